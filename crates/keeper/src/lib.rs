@@ -18,3 +18,7 @@ pub mod proto;
 pub mod state;
 pub mod tree;
 pub mod txn;
+pub mod session;
+pub mod watch;
+pub mod config;
+pub mod persist;

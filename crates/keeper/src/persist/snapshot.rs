@@ -1,0 +1,194 @@
+//! Snapshots of the replicated state.
+//!
+//! Format: `RSNP` u32 version, i64 last zxid, sessions `(i64 id, i32 timeout,
+//! buffer passwd)*`, nodes `(path, data, acl vector, czxid, mzxid, ctime,
+//! mtime, version, cversion, aversion, ephemeralOwner, pzxid)*` (counts as i32
+//! first), then a crc32c of everything before it. Written to a temp file,
+//! fsynced, then renamed, so a snapshot file is either whole or absent.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::BufMut;
+
+use super::{io_err, log::sync_dir, PersistError};
+use crate::proto::{decode_acls, encode_acls, DecodeError, JuteWrite, Reader};
+use crate::state::{KeeperState, SessionEntry};
+use crate::tree::{DataTree, Node};
+
+const MAGIC: &[u8; 4] = b"RSNP";
+const VERSION: u32 = 1;
+
+pub fn encode(state: &KeeperState) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(64 + state.tree.approximate_data_size() * 2);
+    buf.put_slice(MAGIC);
+    buf.put_u32(VERSION);
+    buf.put_i64(state.last_zxid);
+    buf.put_i32(state.sessions.len() as i32);
+    for (id, s) in &state.sessions {
+        buf.put_i64(*id);
+        buf.put_i32(s.timeout_ms);
+        buf.put_buffer(&s.passwd);
+    }
+    let nodes: Vec<(&str, &Node)> = state.tree.iter().collect();
+    buf.put_i32(nodes.len() as i32);
+    for (path, n) in nodes {
+        buf.put_string(path);
+        buf.put_buffer(&n.data);
+        encode_acls(&n.acl, &mut buf);
+        for v in [n.czxid, n.mzxid, n.ctime, n.mtime] {
+            buf.put_i64(v);
+        }
+        for v in [n.version, n.cversion, n.aversion] {
+            buf.put_i32(v);
+        }
+        buf.put_i64(n.ephemeral_owner);
+        buf.put_i64(n.pzxid);
+    }
+    let crc = crc32c::crc32c(&buf);
+    buf.put_u32(crc);
+    buf
+}
+
+pub fn decode(bytes: &[u8]) -> Result<KeeperState, String> {
+    if bytes.len() < 20 || &bytes[..4] != MAGIC {
+        return Err("bad header".into());
+    }
+    let (body, crc) = bytes.split_at(bytes.len() - 4);
+    if crc32c::crc32c(body) != u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]) {
+        return Err("checksum mismatch".into());
+    }
+    let r = &mut Reader::new(&body[4..]);
+    let mut inner = || -> Result<KeeperState, DecodeError> {
+        let version = r.i32()?;
+        if version != VERSION as i32 {
+            return Err(DecodeError::UnknownValue {
+                what: "snapshot version",
+                value: version,
+            });
+        }
+        let last_zxid = r.i64()?;
+        let mut state = KeeperState {
+            last_zxid,
+            ..KeeperState::default()
+        };
+        for _ in 0..r.i32()?.max(0) {
+            let id = r.i64()?;
+            let timeout_ms = r.i32()?;
+            let raw = r.buffer()?;
+            let passwd: [u8; 16] = raw.try_into().map_err(|_| DecodeError::BadLength(raw.len() as i32))?;
+            state.sessions.insert(id, SessionEntry { timeout_ms, passwd });
+        }
+        let count = r.i32()?.max(0) as usize;
+        let mut nodes = Vec::with_capacity(count.min(r.remaining() / 60 + 1));
+        for _ in 0..count {
+            let path = r.string()?;
+            let data = r.bytes()?;
+            let acl = decode_acls(r)?;
+            nodes.push((
+                path,
+                Node {
+                    data,
+                    acl: Arc::from(acl),
+                    czxid: r.i64()?,
+                    mzxid: r.i64()?,
+                    ctime: r.i64()?,
+                    mtime: r.i64()?,
+                    version: r.i32()?,
+                    cversion: r.i32()?,
+                    aversion: r.i32()?,
+                    ephemeral_owner: r.i64()?,
+                    pzxid: r.i64()?,
+                    children: BTreeSet::new(),
+                },
+            ));
+        }
+        state.tree = DataTree::from_nodes(nodes).map_err(|_| DecodeError::UnknownValue {
+            what: "tree shape (a node without parent)",
+            value: 0,
+        })?;
+        Ok(state)
+    };
+    inner().map_err(|e| e.to_string())
+}
+
+/// Writes `snapshot.<zxid>` atomically into `dir`.
+pub fn write(dir: &Path, state: &KeeperState) -> Result<PathBuf, PersistError> {
+    let bytes = encode(state);
+    let path = dir.join(format!("snapshot.{:x}", state.last_zxid));
+    let tmp = dir.join(format!(".snapshot.{:x}.tmp", state.last_zxid));
+    let mut file = File::create(&tmp).map_err(io_err(&tmp))?;
+    file.write_all(&bytes).map_err(io_err(&tmp))?;
+    file.sync_all().map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+    sync_dir(dir)?;
+    Ok(path)
+}
+
+pub fn read(path: &Path) -> Result<KeeperState, PersistError> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(io_err(path))?;
+    decode(&bytes).map_err(|reason| PersistError::Corrupt {
+        path: path.to_owned(),
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{op, CreateOp, WriteOp};
+    use crate::txn::{Txn, TxnKind};
+    use bytes::Bytes;
+
+    #[test]
+    fn round_trips_state() {
+        let mut state = KeeperState::new();
+        state.apply(&Txn {
+            zxid: 1,
+            time: 5,
+            session: 7,
+            kind: TxnKind::CreateSession {
+                timeout_ms: 4000,
+                passwd: [1; 16],
+            },
+        });
+        for (z, p, flags) in [(2, "/a", 0), (3, "/a/b", 1), (4, "/c", 4)] {
+            state.apply(&Txn {
+                zxid: z,
+                time: 5,
+                session: 7,
+                kind: TxnKind::Write {
+                    auth: vec![],
+                    op: WriteOp::Create {
+                        opcode: if flags == 4 { op::CREATE_CONTAINER } else { op::CREATE },
+                        op: CreateOp {
+                            path: p.into(),
+                            data: Bytes::from_static(b"xyz"),
+                            acl: crate::tree::open_acl(),
+                            flags,
+                            ttl: -1,
+                        },
+                    },
+                },
+            });
+        }
+        let bytes = encode(&state);
+        let back = decode(&bytes).unwrap();
+        assert_eq!(back.last_zxid, 4);
+        assert_eq!(back.sessions, state.sessions);
+        for (p, n) in state.tree.iter() {
+            assert_eq!(back.tree.get(p).unwrap().stat(), n.stat(), "{p}");
+        }
+        assert_eq!(back.tree.ephemerals_of(7).collect::<Vec<_>>(), vec!["/a/b"]);
+        assert_eq!(back.tree.containers().count(), 1);
+        let mut bad = bytes.clone();
+        bad[30] ^= 1;
+        assert!(decode(&bad).is_err());
+    }
+}
