@@ -22,3 +22,8 @@ pub mod session;
 pub mod watch;
 pub mod config;
 pub mod persist;
+pub mod four_letter;
+pub mod server;
+
+pub use config::KeeperConfig;
+pub use server::KeeperServer;

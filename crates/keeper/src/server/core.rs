@@ -1,0 +1,751 @@
+//! The request pipeline: one task owns the state, resolves writes into
+//! transactions, hands them to the log writer in batches (group commit), and
+//! applies them once durable; reads are answered from the applied state.
+//!
+//! Per-connection order: a read waits behind that connection's earlier writes
+//! (ZooKeeper's FIFO client order), and everything after a waiting read waits
+//! too. Watch events are queued to their connections while a transaction is
+//! applied, before any reply that reflects it.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{BufMut, Bytes};
+use tokio::sync::{mpsc, oneshot};
+
+use super::frame;
+use super::reads::{put_error_result, put_multi_end, ReadCtx};
+use super::stats::{ConnStats, ServerStats};
+use crate::acl;
+use crate::config::KeeperConfig;
+use crate::persist;
+use crate::proto::codes::xid;
+use crate::proto::{op, ConnectRequest, ConnectResponse, ErrorCode, EventType, JuteWrite, Request, SetWatches};
+use crate::session::{negotiate_timeout, SessionIdGen, SessionTracker};
+use crate::state::{KeeperState, OpResult};
+use crate::tree::path;
+use crate::txn::{Txn, TxnKind};
+use crate::watch::{ConnId, WatchKind, WatchRegistry, WatcherType};
+
+/// What a connection's writer task is told to do.
+#[derive(Debug)]
+pub enum Out {
+    Frame(Bytes),
+    /// Flush what is queued, then close.
+    Close,
+}
+
+pub type OutTx = mpsc::UnboundedSender<Out>;
+
+/// Messages into the core.
+pub enum CoreMsg {
+    Connect {
+        conn: ConnId,
+        addr: SocketAddr,
+        req: ConnectRequest,
+        out: OutTx,
+    },
+    /// A request, or the error its frame decoded to (answered in order too).
+    Request {
+        conn: ConnId,
+        xid: i32,
+        opcode: i32,
+        req: Result<Request, ErrorCode>,
+        received: Instant,
+    },
+    Closed {
+        conn: ConnId,
+    },
+    FourLetter {
+        word: String,
+        reply: oneshot::Sender<String>,
+    },
+}
+
+/// Commands to the log writer thread.
+pub enum LogCmd {
+    Append(Vec<u8>),
+    Roll(i64),
+}
+
+/// The writer thread's answer for one `Append`.
+pub type LogDone = Result<(), String>;
+
+/// Who waits for a transaction's outcome.
+enum Origin {
+    None,
+    Connect { conn: ConnId, timeout_ms: i32, read_only: Option<bool> },
+    Request { conn: ConnId, xid: i32, opcode: i32, received: Instant },
+}
+
+struct Pending {
+    txn: Txn,
+    origin: Origin,
+}
+
+struct Conn {
+    out: OutTx,
+    addr: SocketAddr,
+    session: i64,
+    auth: Vec<crate::proto::Id>,
+    /// Writes sent to the log and not yet applied (the handshake counts as one).
+    inflight: usize,
+    blocked: VecDeque<(i32, i32, Result<Request, ErrorCode>, Instant)>,
+    stats: ConnStats,
+}
+
+pub struct Core {
+    pub(crate) cfg: KeeperConfig,
+    pub(crate) state: KeeperState,
+    pub(crate) watches: WatchRegistry,
+    tracker: SessionTracker,
+    idgen: SessionIdGen,
+    conns: HashMap<ConnId, Conn>,
+    session_conn: HashMap<i64, ConnId>,
+    closing: HashSet<i64>,
+    reaping: HashSet<String>,
+    next_zxid: i64,
+    batch: Vec<Pending>,
+    batch_bytes: Vec<u8>,
+    inflight_batch: Option<Vec<Pending>>,
+    log_tx: std::sync::mpsc::Sender<LogCmd>,
+    since_snapshot: u64,
+    started: Instant,
+    pub(crate) stats: ServerStats,
+}
+
+fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Core {
+    pub fn new(cfg: KeeperConfig, state: KeeperState, log_tx: std::sync::mpsc::Sender<LogCmd>) -> Self {
+        let started = Instant::now();
+        let mut tracker = SessionTracker::new();
+        // Sessions survive a restart until they time out, as in ZooKeeper.
+        for (id, s) in &state.sessions {
+            tracker.add(*id, s.timeout_ms, 0);
+        }
+        let server_id = cfg.my_id.unwrap_or(0) as u8;
+        Core {
+            next_zxid: state.last_zxid + 1,
+            idgen: SessionIdGen::new(server_id, wall_ms()),
+            cfg,
+            state,
+            watches: WatchRegistry::new(),
+            tracker,
+            conns: HashMap::new(),
+            session_conn: HashMap::new(),
+            closing: HashSet::new(),
+            reaping: HashSet::new(),
+            batch: Vec::new(),
+            batch_bytes: Vec::new(),
+            inflight_batch: None,
+            log_tx,
+            since_snapshot: 0,
+            started,
+            stats: ServerStats::default(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    pub fn handle(&mut self, msg: CoreMsg) {
+        match msg {
+            CoreMsg::Connect { conn, addr, req, out } => self.on_connect(conn, addr, req, out),
+            CoreMsg::Request {
+                conn,
+                xid,
+                opcode,
+                req,
+                received,
+            } => self.on_request(conn, xid, opcode, req, received),
+            CoreMsg::Closed { conn } => self.on_closed(conn),
+            CoreMsg::FourLetter { word, reply } => {
+                let _ = reply.send(super::super::four_letter::answer(self, &word));
+            }
+        }
+    }
+
+    // ---- connections and sessions ----
+
+    fn on_connect(&mut self, conn: ConnId, addr: SocketAddr, req: ConnectRequest, out: OutTx) {
+        self.stats.packets_received += 1;
+        let mut c = Conn {
+            out,
+            addr,
+            session: 0,
+            auth: vec![crate::proto::Id::new("ip", &addr.ip().to_string())],
+            inflight: 1,
+            blocked: VecDeque::new(),
+            stats: ConnStats::new(wall_ms()),
+        };
+        if req.last_zxid_seen > self.state.last_zxid {
+            tracing::info!(
+                "refusing session request from {addr}: it has seen zxid {:#x}, our last zxid is {:#x}; client must try another server",
+                req.last_zxid_seen,
+                self.state.last_zxid
+            );
+            let _ = c.out.send(Out::Close);
+            return;
+        }
+        let timeout_ms = negotiate_timeout(
+            req.timeout_ms,
+            self.cfg.min_session_timeout_ms as i32,
+            self.cfg.max_session_timeout_ms as i32,
+        );
+        let read_only = req.read_only.map(|_| false);
+        if req.session_id == 0 {
+            self.conns.insert(conn, c);
+            let session = self.idgen.next_id();
+            let mut passwd = [0u8; 16];
+            rand::Rng::fill(&mut rand::thread_rng(), &mut passwd);
+            self.propose(
+                session,
+                TxnKind::CreateSession { timeout_ms, passwd },
+                Origin::Connect {
+                    conn,
+                    timeout_ms,
+                    read_only,
+                },
+            );
+            return;
+        }
+        let valid = self
+            .state
+            .sessions
+            .get(&req.session_id)
+            .is_some_and(|s| s.passwd[..] == req.passwd[..])
+            && !self.closing.contains(&req.session_id);
+        if !valid {
+            tracing::info!("invalid session {:#x} from {addr}: expired or wrong password", req.session_id);
+            let resp = ConnectResponse {
+                protocol_version: 0,
+                timeout_ms: 0,
+                session_id: 0,
+                passwd: vec![0; 16],
+                read_only,
+            };
+            let _ = c.out.send(Out::Frame(frame::build(40, |b| resp.encode(b))));
+            let _ = c.out.send(Out::Close);
+            return;
+        }
+        let session = req.session_id;
+        if let Some(old) = self.session_conn.insert(session, conn) {
+            if let Some(old_conn) = self.conns.get_mut(&old) {
+                tracing::info!("closing stale connection of session {session:#x}");
+                old_conn.session = 0;
+                let _ = old_conn.out.send(Out::Close);
+            }
+        }
+        self.tracker.add(session, timeout_ms, self.now());
+        c.session = session;
+        c.inflight = 0;
+        let passwd = self.state.sessions[&session].passwd.to_vec();
+        self.conns.insert(conn, c);
+        self.send_connect_response(conn, session, timeout_ms, passwd, read_only);
+    }
+
+    fn send_connect_response(&mut self, conn: ConnId, session: i64, timeout_ms: i32, passwd: Vec<u8>, read_only: Option<bool>) {
+        let resp = ConnectResponse {
+            protocol_version: 0,
+            timeout_ms,
+            session_id: session,
+            passwd,
+            read_only,
+        };
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats.timeout_ms = timeout_ms;
+            c.stats.session = session;
+        }
+        self.send(conn, frame::build(40, |b| resp.encode(b)));
+    }
+
+    fn on_closed(&mut self, conn: ConnId) {
+        self.watches.remove_conn(conn);
+        if let Some(c) = self.conns.remove(&conn) {
+            if c.session != 0 && self.session_conn.get(&c.session) == Some(&conn) {
+                self.session_conn.remove(&c.session);
+            }
+        }
+    }
+
+    /// Queues expiry of sessions whose deadline passed, and reaping of empty
+    /// containers and expired TTL nodes. Called periodically.
+    pub fn tick(&mut self) {
+        let now = self.now();
+        for session in self.tracker.expired(now) {
+            if self.closing.insert(session) {
+                tracing::info!("expiring session {session:#x}");
+                self.propose(session, TxnKind::CloseSession, Origin::None);
+            }
+        }
+    }
+
+    pub fn reap(&mut self) {
+        let now = wall_ms();
+        let candidates: Vec<String> = self
+            .state
+            .tree
+            .containers()
+            .chain(self.state.tree.ttl_nodes())
+            .filter(|p| self.state.reapable(p, now))
+            .map(str::to_owned)
+            .collect();
+        for p in candidates {
+            if self.reaping.insert(p.clone()) {
+                self.propose(0, TxnKind::Reap { path: p }, Origin::None);
+            }
+        }
+    }
+
+    // ---- requests ----
+
+    fn on_request(&mut self, conn: ConnId, xid: i32, opcode: i32, req: Result<Request, ErrorCode>, received: Instant) {
+        self.stats.packets_received += 1;
+        let now = self.now();
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.stats.received += 1;
+        if c.session != 0 {
+            self.tracker.touch(c.session, now);
+        }
+        if !c.blocked.is_empty() || (c.inflight > 0 && !is_write(&req)) {
+            c.blocked.push_back((xid, opcode, req, received));
+            return;
+        }
+        self.dispatch(conn, xid, opcode, req, received);
+    }
+
+    fn dispatch(&mut self, conn: ConnId, xid: i32, opcode: i32, req: Result<Request, ErrorCode>, received: Instant) {
+        let req = match req {
+            Ok(req) => req,
+            Err(code) => {
+                // Unknown opcodes get Unimplemented and the connection is closed,
+                // as ZooKeeper's UnimplementedRequestProcessor does.
+                let zxid = self.state.last_zxid;
+                self.send(conn, frame::reply(xid, zxid, code.code(), &[]));
+                if code == ErrorCode::Unimplemented {
+                    self.close_conn(conn);
+                }
+                return;
+            }
+        };
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let session = c.session;
+        let auth = c.auth.clone();
+        let kind = match req {
+            Request::Write(op) => TxnKind::Write { auth, op },
+            Request::Multi(ops) => TxnKind::Multi { auth, ops },
+            Request::SetAcl { path, acl, version } => TxnKind::SetAcl {
+                auth,
+                path,
+                acl,
+                version,
+            },
+            Request::CloseSession => {
+                self.closing.insert(session);
+                TxnKind::CloseSession
+            }
+            read => {
+                self.read(conn, xid, opcode, read);
+                return;
+            }
+        };
+        c.inflight += 1;
+        self.propose(
+            session,
+            kind,
+            Origin::Request {
+                conn,
+                xid,
+                opcode,
+                received,
+            },
+        );
+    }
+
+    fn read(&mut self, conn: ConnId, xid: i32, opcode: i32, req: Request) {
+        let zxid = self.state.last_zxid;
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.stats.last_op = opcode;
+        let mut ctx = ReadCtx {
+            state: &self.state,
+            watches: &mut self.watches,
+            conn,
+            session: c.session,
+            auth: &c.auth,
+        };
+        let (reply_xid, result) = match req {
+            Request::Ping => (xid::PING, Ok(Vec::new())),
+            Request::Exists { path, watch } => (xid, ctx.exists(&path, watch)),
+            Request::GetData { path, watch } => (xid, ctx.get_data(&path, watch)),
+            Request::GetChildren { path, watch, with_stat } => (xid, ctx.get_children(&path, watch, with_stat)),
+            Request::GetAcl { path } => (xid, ctx.get_acl(&path)),
+            Request::GetAllChildrenNumber { path } => (xid, ctx.all_children_number(&path)),
+            Request::GetEphemerals { prefix } => (xid, ctx.ephemerals(&prefix)),
+            Request::WhoAmI => (xid, ctx.who_am_i()),
+            Request::MultiRead(ops) => (xid, ctx.multi_read(&ops)),
+            Request::Sync { path } => {
+                let mut body = Vec::new();
+                body.put_string(&path);
+                (xid, Ok(body))
+            }
+            Request::Reconfig => (xid, Err(ErrorCode::ReconfigDisabled)),
+            Request::Sasl => (xid, Err(ErrorCode::AuthFailed)),
+            Request::CheckWatches { path, kind } => (xid, self.check_watches(conn, &path, kind, false)),
+            Request::RemoveWatches { path, kind } => (xid, self.check_watches(conn, &path, kind, true)),
+            Request::AddWatch { path, mode } => (xid, self.add_watch(conn, &path, mode)),
+            Request::Auth { scheme, auth } => {
+                self.authenticate(conn, xid, &scheme, &auth);
+                return;
+            }
+            Request::SetWatches(sw) => {
+                self.set_watches(conn, &sw);
+                (xid::SET_WATCHES, Ok(Vec::new()))
+            }
+            Request::Write(_) | Request::Multi(_) | Request::SetAcl { .. } | Request::CloseSession => {
+                unreachable!("writes are dispatched to the log")
+            }
+        };
+        let (err, body) = match result {
+            Ok(body) => (0, body),
+            Err(code) => (code.code(), Vec::new()),
+        };
+        self.send(conn, frame::reply(reply_xid, zxid, err, &body));
+    }
+
+    fn check_watches(&mut self, conn: ConnId, p: &str, kind: i32, remove: bool) -> Result<Vec<u8>, ErrorCode> {
+        path::validate(p, false).map_err(|_| ErrorCode::BadArguments)?;
+        let ty = WatcherType::from_i32(kind).ok_or(ErrorCode::BadArguments)?;
+        let found = if remove {
+            !self.watches.remove(conn, p, ty).is_empty()
+        } else {
+            self.watches.contains(conn, p, ty)
+        };
+        if found {
+            Ok(Vec::new())
+        } else {
+            Err(ErrorCode::NoWatcher)
+        }
+    }
+
+    fn add_watch(&mut self, conn: ConnId, p: &str, mode: i32) -> Result<Vec<u8>, ErrorCode> {
+        path::validate(p, false).map_err(|_| ErrorCode::BadArguments)?;
+        let kind = match mode {
+            0 => WatchKind::Persistent,
+            1 => WatchKind::PersistentRecursive,
+            _ => return Err(ErrorCode::BadArguments),
+        };
+        self.watches.add(conn, kind, p);
+        // ZooKeeper answers addWatch with an ErrorResponse(0).
+        Ok(0i32.to_be_bytes().to_vec())
+    }
+
+    fn authenticate(&mut self, conn: ConnId, xid: i32, scheme: &str, auth: &[u8]) {
+        let result = acl::authenticate(scheme, auth, self.cfg.super_digest.as_deref());
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        match result {
+            Ok(ids) => {
+                for id in ids {
+                    if !c.auth.contains(&id) {
+                        c.auth.push(id);
+                    }
+                }
+                self.send(conn, frame::reply(xid, 0, 0, &[]));
+            }
+            Err(code) => {
+                tracing::info!("authentication failed for scheme '{scheme}' from {}", c.addr);
+                self.send(conn, frame::reply(xid, 0, code.code(), &[]));
+                self.close_conn(conn);
+            }
+        }
+    }
+
+    /// Re-establishes a reconnecting client's watches, firing at once those
+    /// whose condition changed after `relative_zxid`.
+    fn set_watches(&mut self, conn: ConnId, sw: &SetWatches) {
+        let rel = sw.relative_zxid;
+        let zxid = self.state.last_zxid;
+        let mut fire = Vec::new();
+        for p in &sw.data {
+            match self.state.tree.get(p) {
+                None => fire.push((EventType::NodeDeleted, p)),
+                Some(n) if n.mzxid > rel => fire.push((EventType::NodeDataChanged, p)),
+                Some(_) => self.watches.add(conn, WatchKind::Data, p),
+            }
+        }
+        for p in &sw.exist {
+            match self.state.tree.get(p) {
+                Some(_) => fire.push((EventType::NodeCreated, p)),
+                None => self.watches.add(conn, WatchKind::Data, p),
+            }
+        }
+        for p in &sw.child {
+            match self.state.tree.get(p) {
+                None => fire.push((EventType::NodeDeleted, p)),
+                Some(n) if n.pzxid > rel => fire.push((EventType::NodeChildrenChanged, p)),
+                Some(_) => self.watches.add(conn, WatchKind::Child, p),
+            }
+        }
+        for p in &sw.persistent {
+            self.watches.add(conn, WatchKind::Persistent, p);
+        }
+        for p in &sw.persistent_recursive {
+            self.watches.add(conn, WatchKind::PersistentRecursive, p);
+        }
+        for (event, p) in fire {
+            self.send(conn, frame::watch_event(zxid, event, p));
+        }
+    }
+
+    // ---- the write path ----
+
+    fn propose(&mut self, session: i64, kind: TxnKind, origin: Origin) {
+        let txn = Txn {
+            zxid: self.next_zxid,
+            time: wall_ms(),
+            session,
+            kind,
+        };
+        self.next_zxid += 1;
+        persist::log::frame(&txn, &mut self.batch_bytes);
+        self.batch.push(Pending { txn, origin });
+    }
+
+    /// Hands the collected batch to the log writer if it is idle.
+    pub fn flush(&mut self) {
+        if self.inflight_batch.is_some() || self.batch.is_empty() {
+            return;
+        }
+        let bytes = std::mem::take(&mut self.batch_bytes);
+        self.inflight_batch = Some(std::mem::take(&mut self.batch));
+        if self.log_tx.send(LogCmd::Append(bytes)).is_err() {
+            tracing::error!("transaction log writer is gone");
+        }
+    }
+
+    pub fn outstanding(&self) -> usize {
+        self.batch.len() + self.inflight_batch.as_ref().map_or(0, Vec::len)
+    }
+
+    /// The log writer made the in-flight batch durable: apply it and answer.
+    pub fn on_log_done(&mut self, done: LogDone) {
+        if let Err(e) = done {
+            // Without a durable log we must not answer writes: stop serving.
+            tracing::error!("transaction log write failed: {e}; shutting down");
+            std::process::exit(2);
+        }
+        let Some(batch) = self.inflight_batch.take() else { return };
+        let count = batch.len() as u64;
+        for pending in batch {
+            self.apply(pending);
+        }
+        self.since_snapshot += count;
+        if self.since_snapshot >= self.cfg.snap_count {
+            self.start_snapshot();
+        }
+        self.flush();
+    }
+
+    fn apply(&mut self, pending: Pending) {
+        let txn = pending.txn;
+        let applied = self.state.apply(&txn);
+        for (event, p) in &applied.events {
+            let conns = self.watches.trigger(*event, p);
+            if !conns.is_empty() {
+                let f = frame::watch_event(txn.zxid, *event, p);
+                for c in conns {
+                    self.send(c, f.clone());
+                }
+            }
+        }
+        match &txn.kind {
+            TxnKind::CreateSession { timeout_ms, passwd } => {
+                self.tracker.add(txn.session, *timeout_ms, self.now());
+                if let Origin::Connect {
+                    conn,
+                    timeout_ms,
+                    read_only,
+                } = pending.origin
+                {
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.session = txn.session;
+                        c.inflight = 0;
+                        self.session_conn.insert(txn.session, conn);
+                        self.send_connect_response(conn, txn.session, timeout_ms, passwd.to_vec(), read_only);
+                        self.drain_blocked(conn);
+                    }
+                }
+                return;
+            }
+            TxnKind::CloseSession => {
+                self.tracker.remove(txn.session);
+                self.closing.remove(&txn.session);
+                if let Some(conn) = self.session_conn.remove(&txn.session) {
+                    if !matches!(pending.origin, Origin::Request { conn: c, .. } if c == conn) {
+                        self.close_conn(conn);
+                    }
+                }
+            }
+            TxnKind::Reap { path } => {
+                self.reaping.remove(path);
+            }
+            _ => {}
+        }
+        let Origin::Request {
+            conn,
+            xid,
+            opcode,
+            received,
+        } = pending.origin
+        else {
+            return;
+        };
+        let (err, body) = encode_outcome(opcode, applied.outcome);
+        self.stats.record_latency(received.elapsed());
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats.last_op = opcode;
+            c.stats.last_zxid = txn.zxid;
+            c.stats.record_latency(received.elapsed());
+        }
+        self.send(conn, frame::reply(xid, txn.zxid, err, &body));
+        if opcode == op::CLOSE_SESSION {
+            self.close_conn(conn);
+            return;
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.inflight = c.inflight.saturating_sub(1);
+        }
+        self.drain_blocked(conn);
+    }
+
+    /// Runs the requests that waited behind a connection's writes.
+    fn drain_blocked(&mut self, conn: ConnId) {
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else { return };
+            let Some(front) = c.blocked.front() else { return };
+            if c.inflight > 0 && !is_write(&front.2) {
+                return;
+            }
+            let (xid, opcode, req, received) = c.blocked.pop_front().expect("front exists");
+            self.dispatch(conn, xid, opcode, req, received);
+        }
+    }
+
+    /// Snapshots a clone of the state in the background and rolls the log, so
+    /// older logs can be purged behind it.
+    fn start_snapshot(&mut self) {
+        self.since_snapshot = 0;
+        let state = self.state.clone();
+        let dir = self.cfg.data_dir.clone();
+        let _ = self.log_tx.send(LogCmd::Roll(self.next_zxid));
+        tokio::task::spawn_blocking(move || {
+            match persist::version_dir(&dir).and_then(|d| persist::snapshot::write(&d, &state)) {
+                Ok(path) => tracing::info!("wrote snapshot {}", path.display()),
+                Err(e) => tracing::error!("snapshot failed: {e}"),
+            }
+        });
+    }
+
+    // ---- output ----
+
+    fn send(&mut self, conn: ConnId, f: Bytes) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats.sent += 1;
+            self.stats.packets_sent += 1;
+            let _ = c.out.send(Out::Frame(f));
+        }
+    }
+
+    fn close_conn(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get(&conn) {
+            let _ = c.out.send(Out::Close);
+        }
+    }
+
+    // ---- views for four-letter words ----
+
+    pub(crate) fn connections(&self) -> impl Iterator<Item = (&SocketAddr, &ConnStats, usize)> {
+        self.conns
+            .values()
+            .map(|c| (&c.addr, &c.stats, c.blocked.len() + c.inflight))
+    }
+
+    pub(crate) fn conn_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub(crate) fn session_count(&self) -> usize {
+        self.tracker.len()
+    }
+
+    pub(crate) fn reset_stats(&mut self) {
+        self.stats = ServerStats::default();
+        for c in self.conns.values_mut() {
+            c.stats.reset();
+        }
+    }
+}
+
+fn is_write(req: &Result<Request, ErrorCode>) -> bool {
+    req.as_ref().is_ok_and(Request::is_write)
+}
+
+/// Encodes a write's outcome as the client expects it for `opcode`.
+fn encode_outcome(opcode: i32, outcome: Option<Result<Vec<OpResult>, ErrorCode>>) -> (i32, Vec<u8>) {
+    let results = match outcome {
+        None => return (0, Vec::new()),
+        Some(Err(code)) => return (code.code(), Vec::new()),
+        Some(Ok(results)) => results,
+    };
+    let mut body = Vec::new();
+    if opcode == op::MULTI {
+        for r in &results {
+            encode_multi_result(r, &mut body);
+        }
+        put_multi_end(&mut body);
+        return (0, body);
+    }
+    match results.first() {
+        Some(OpResult::Created { path, stat, with_stat }) => {
+            body.put_string(path);
+            if *with_stat {
+                stat.encode(&mut body);
+            }
+        }
+        Some(OpResult::DataSet { stat }) | Some(OpResult::AclSet { stat }) => stat.encode(&mut body),
+        Some(OpResult::Error(code)) => return (*code, Vec::new()),
+        _ => {}
+    }
+    (0, body)
+}
+
+fn encode_multi_result(r: &OpResult, body: &mut Vec<u8>) {
+    let header = |body: &mut Vec<u8>, kind: i32| {
+        body.put_i32(kind);
+        body.put_bool_j(false);
+        body.put_i32(0);
+    };
+    match r {
+        OpResult::Created { path, stat, with_stat } => {
+            header(body, if *with_stat { op::CREATE2 } else { op::CREATE });
+            body.put_string(path);
+            if *with_stat {
+                stat.encode(body);
+            }
+        }
+        OpResult::Deleted => header(body, op::DELETE),
+        OpResult::Checked => header(body, op::CHECK),
+        OpResult::DataSet { stat } | OpResult::AclSet { stat } => {
+            header(body, op::SET_DATA);
+            stat.encode(body);
+        }
+        OpResult::Error(code) => put_error_result(body, *code),
+    }
+}

@@ -1,0 +1,115 @@
+//! `rill keeper`: run a ZooKeeper-compatible server from zoo.cfg, or ask one
+//! for its mode (`rill keeper status`, like `zkServer.sh status`).
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use keeper::{KeeperConfig, KeeperServer};
+
+#[derive(Args)]
+#[command(after_help = "Examples:\n  rill keeper --config conf/zoo.cfg\n  rill keeper status --config conf/zoo.cfg")]
+pub struct KeeperArgs {
+    #[command(subcommand)]
+    action: Option<KeeperAction>,
+    /// zoo.cfg to read (without it: dataDir ./rill-data/keeper, clientPort 2181).
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum KeeperAction {
+    /// Print the server's mode (`Mode: standalone|leader|follower`), like `zkServer.sh status`.
+    Status,
+    /// Print the digest form of `user:password` for digest ACLs and superDigest.
+    Digest { user_password: String },
+}
+
+/// Loads zoo.cfg (or defaults), printing warnings.
+pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<KeeperConfig> {
+    match path {
+        None => Ok(KeeperConfig::with_data_dir("rill-data/keeper")),
+        Some(path) => {
+            let (cfg, warnings) = KeeperConfig::load(path).with_context(|| format!("in {}", path.display()))?;
+            for w in warnings {
+                tracing::warn!("{}: {w}", path.display());
+            }
+            Ok(cfg)
+        }
+    }
+}
+
+pub fn run(args: KeeperArgs) -> anyhow::Result<ExitCode> {
+    crate::init_logging();
+    match args.action {
+        None => serve(args.config.as_ref()),
+        Some(KeeperAction::Status) => status(args.config.as_ref()),
+        Some(KeeperAction::Digest { user_password }) => {
+            println!("{user_password}->{}", keeper::acl::digest(&user_password));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn serve(config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(config)?;
+    if cfg.is_ensemble() {
+        anyhow::bail!(
+            "the config lists {} servers (server.N lines): ensemble mode is not available in this build yet; \
+             remove the server.N lines to run standalone",
+            cfg.servers.len()
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let server = KeeperServer::bind(cfg.clone()).await?;
+        tracing::info!(
+            "rill keeper (standalone) serving ZooKeeper clients on {}, dataDir {}",
+            server.local_addr(),
+            cfg.data_dir.display()
+        );
+        server.run(crate::shutdown_signal()).await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The address a local tool should use to reach the configured client port.
+pub fn client_address(cfg: &KeeperConfig) -> SocketAddr {
+    let ip = match cfg.client_port_address {
+        Some(ip) if !ip.is_unspecified() => ip,
+        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    };
+    SocketAddr::new(ip, cfg.client_port)
+}
+
+fn status(config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(config)?;
+    let addr = client_address(&cfg);
+    if let Some(path) = config {
+        eprintln!("Using config: {}", path.display());
+    }
+    eprintln!("Client port found: {}. Client address: {}.", addr.port(), addr.ip());
+    let answer = (|| -> std::io::Result<String> {
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.write_all(b"srvr")?;
+        let mut out = String::new();
+        stream.read_to_string(&mut out)?;
+        Ok(out)
+    })();
+    match answer.ok().and_then(|a| a.lines().find(|l| l.starts_with("Mode:")).map(str::to_owned)) {
+        Some(mode) => {
+            println!("{mode}");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("Error contacting service. It is probably not running.");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

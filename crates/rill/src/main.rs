@@ -1,0 +1,70 @@
+//! `rill`: one binary for the keeper (ZooKeeper-compatible), and its tools.
+//!
+//! # Layout
+//! - `keeper_cmd`: `rill keeper [--config zoo.cfg]` and `rill keeper status`.
+//! - `zk_cli`: `rill zk`, the zkCli.sh equivalent (one-shot commands and a shell).
+
+mod keeper_cmd;
+mod zk_cli;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "rill", version, about = "Kafka- and ZooKeeper-compatible streaming platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a ZooKeeper-compatible server (reads zoo.cfg), or query one (`status`).
+    Keeper(keeper_cmd::KeeperArgs),
+    /// ZooKeeper shell, like zkCli.sh: `rill zk -server host:port [cmd args...]`.
+    #[command(disable_help_flag = true)]
+    Zk(zk_cli::ZkArgs),
+}
+
+/// Logs to stderr; `RUST_LOG` overrides the default `info` level.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+/// Completes on SIGINT or SIGTERM: the one shutdown path of every server.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown requested");
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keeper(args) => keeper_cmd::run(args),
+        Command::Zk(args) => zk_cli::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
