@@ -21,10 +21,9 @@ pub fn digest(user_password: &str) -> String {
 pub fn authenticate(scheme: &str, auth: &[u8], super_digest: Option<&str>) -> Result<Vec<Id>, ErrorCode> {
     match scheme {
         "digest" => {
+            // ZooKeeper accepts any digest credential; one without ':' just
+            // matches no ACL.
             let text = std::str::from_utf8(auth).map_err(|_| ErrorCode::AuthFailed)?;
-            if !text.contains(':') {
-                return Err(ErrorCode::AuthFailed);
-            }
             let id = digest(text);
             let mut ids = Vec::with_capacity(2);
             if super_digest == Some(id.as_str()) {

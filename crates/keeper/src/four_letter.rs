@@ -68,7 +68,9 @@ pub fn answer(core: &mut Core, word: &str) -> String {
             dir_size(&core.cfg.data_dir),
             dir_size(&core.cfg.data_log_dir)
         ),
-        "wchs" | "wchc" | "wchp" => format!(
+        "wchc" => watches_by(core, true),
+        "wchp" => watches_by(core, false),
+        "wchs" => format!(
             "{} connections watching {} paths\nTotal watches:{}\n",
             core.watches.conn_count(),
             core.watches.path_count(),
@@ -79,6 +81,28 @@ pub fn answer(core: &mut Core, word: &str) -> String {
         "hash" => "Digest is not enabled.\n".into(),
         other => format!("Unknown command {other}\n"),
     }
+}
+
+/// `wchc` (by session, then its paths) or `wchp` (by path, then sessions).
+fn watches_by(core: &Core, by_session: bool) -> String {
+    let mut pairs: Vec<(String, String)> = core
+        .watches
+        .pairs()
+        .into_iter()
+        .map(|(conn, p)| (format!("0x{:x}", core.session_of(conn)), p))
+        .map(|(s, p)| if by_session { (s, p) } else { (p, s) })
+        .collect();
+    pairs.sort();
+    let mut out = String::new();
+    let mut current: Option<&str> = None;
+    for (key, value) in &pairs {
+        if current != Some(key.as_str()) {
+            let _ = writeln!(out, "{key}");
+            current = Some(key);
+        }
+        let _ = writeln!(out, "\t{value}");
+    }
+    out
 }
 
 fn server_summary(core: &Core, with_clients: bool) -> String {

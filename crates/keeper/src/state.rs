@@ -22,8 +22,8 @@ pub struct SessionEntry {
 /// Result of one write op.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpResult {
-    /// `with_stat` is false for a plain `create`, whose answer carries only the path.
-    Created { path: String, stat: Stat, with_stat: bool },
+    /// `opcode` decides the answer's shape (path only, or path and stat).
+    Created { path: String, stat: Stat, opcode: i32 },
     Deleted,
     DataSet { stat: Stat },
     Checked,
@@ -150,15 +150,17 @@ impl KeeperState {
                 Ok(OpResult::Created {
                     path: created,
                     stat,
-                    with_stat: *opcode != op::CREATE,
+                    opcode: *opcode,
                 })
             }
             WriteOp::Delete { path: p, version } => {
-                valid_path(p)?;
+                // Like ZooKeeper, delete only checks the path's shape enough to
+                // find a parent; a malformed path is then simply not found.
+                let parent = parent_of(p)?;
                 if p == "/" {
                     return Err(ErrorCode::BadArguments);
                 }
-                let parent = self.tree.get(path::split(p).0).ok_or(ErrorCode::NoNode)?;
+                let parent = self.tree.get(parent).ok_or(ErrorCode::NoNode)?;
                 acl::check(&parent.acl, perms::DELETE, auth)?;
                 let node = self.tree.get(p).ok_or(ErrorCode::NoNode)?;
                 check_version(*version, node.version)?;
@@ -206,18 +208,12 @@ impl KeeperState {
         if (opcode == op::CREATE_CONTAINER) != (mode == CreateMode::Container) {
             return Err(ErrorCode::BadArguments);
         }
-        path::validate(&req.path, mode.is_sequential()).map_err(|_| ErrorCode::BadArguments)?;
-        let (parent_path, _) = path::split(&req.path);
-        if req.path == "/" || parent_path.is_empty() {
+        // ZooKeeper's order: find the parent by the last '/', fix up the ACL,
+        // look the parent up, check CREATE, then validate the final path.
+        let parent_path = parent_of(&req.path)?.to_owned();
+        if req.path == "/" {
             return Err(ErrorCode::BadArguments);
         }
-        let parent_path = if req.path.ends_with('/') {
-            // Sequential create of "/dir/": the node is a child of /dir.
-            req.path[..req.path.len() - 1].to_owned()
-        } else {
-            parent_path.to_owned()
-        };
-        let parent_path = if parent_path.is_empty() { "/".to_owned() } else { parent_path };
         let acl = acl::fixup(&req.acl, auth)?;
         let parent = self.tree.get(&parent_path).ok_or(ErrorCode::NoNode)?;
         acl::check(&parent.acl, perms::CREATE, auth)?;
@@ -267,6 +263,16 @@ impl KeeperState {
     }
 }
 
+/// The parent path as ZooKeeper derives it before validating: everything
+/// before the last '/' ("" meaning the root). No '/' or a NUL is BadArguments.
+fn parent_of(p: &str) -> Result<&str, ErrorCode> {
+    let slash = p.rfind('/').ok_or(ErrorCode::BadArguments)?;
+    if p.contains('\0') {
+        return Err(ErrorCode::BadArguments);
+    }
+    Ok(if slash == 0 { "/" } else { &p[..slash] })
+}
+
 fn valid_path(p: &str) -> Result<(), ErrorCode> {
     path::validate(p, false).map_err(|_| ErrorCode::BadArguments)
 }
@@ -294,7 +300,7 @@ mod tests {
             opcode: if flags == 4 { op::CREATE_CONTAINER } else { op::CREATE2 },
             op: CreateOp {
                 path: p.into(),
-                data: Bytes::from_static(b"data"),
+                data: Some(Bytes::from_static(b"data")),
                 acl: tree::open_acl(),
                 flags,
                 ttl: -1,
@@ -357,7 +363,8 @@ mod tests {
         );
         assert_eq!(h.write(create("/a", 0)), Err(ErrorCode::NodeExists));
         assert_eq!(h.write(create("/x/y", 0)), Err(ErrorCode::NoNode));
-        assert_eq!(h.write(create("/a//b", 0)), Err(ErrorCode::BadArguments));
+        assert_eq!(h.write(create("/a/", 0)), Err(ErrorCode::BadArguments));
+        assert_eq!(h.write(create("/a//b", 0)), Err(ErrorCode::NoNode));
     }
 
     #[test]
@@ -365,13 +372,16 @@ mod tests {
         let mut h = Harness::new();
         h.write(create("/q", 0)).unwrap();
         h.write(create("/q/x", 0)).unwrap();
+        h.write(create("/q/y", 0)).unwrap();
         h.write(WriteOp::Delete {
             path: "/q/x".into(),
             version: -1,
         })
         .unwrap();
+        // Deletes do not advance the sequence (ZooKeeper counts creates).
         let r = h.write(create("/q/s-", 2)).unwrap();
         assert!(matches!(&r[0], OpResult::Created { path, .. } if path == "/q/s-0000000002"));
+        assert_eq!(h.state.tree.get("/q").unwrap().stat().cversion, 4);
     }
 
     #[test]
@@ -386,7 +396,7 @@ mod tests {
                     create("/m/a", 0),
                     WriteOp::SetData {
                         path: "/m".into(),
-                        data: Bytes::new(),
+                        data: None,
                         version: 7,
                     },
                     create("/m/b", 0),

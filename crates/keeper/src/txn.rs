@@ -158,7 +158,7 @@ mod tests {
             opcode: op::CREATE_TTL,
             op: CreateOp {
                 path: "/t".into(),
-                data: Bytes::from_static(b"d"),
+                data: Some(Bytes::from_static(b"d")),
                 acl: crate::tree::open_acl(),
                 flags: 5,
                 ttl: 100,

@@ -30,14 +30,13 @@ const KINDS: [WatchKind; 4] = [
     WatchKind::PersistentRecursive,
 ];
 
-/// Which watches removeWatches/checkWatches address (`WatcherType`).
+/// Which watches removeWatches/checkWatches address (`WatcherType`). ZooKeeper
+/// 3.8 accepts only Children, Data and Any on the wire; Any covers persistent ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WatcherType {
     Children = 1,
     Data = 2,
     Any = 3,
-    Persistent = 4,
-    PersistentRecursive = 5,
 }
 
 impl WatcherType {
@@ -46,8 +45,6 @@ impl WatcherType {
             1 => Self::Children,
             2 => Self::Data,
             3 => Self::Any,
-            4 => Self::Persistent,
-            5 => Self::PersistentRecursive,
             _ => return None,
         })
     }
@@ -57,8 +54,6 @@ impl WatcherType {
             Self::Children => &[WatchKind::Child],
             Self::Data => &[WatchKind::Data],
             Self::Any => &KINDS,
-            Self::Persistent => &[WatchKind::Persistent],
-            Self::PersistentRecursive => &[WatchKind::PersistentRecursive],
         }
     }
 }
@@ -198,6 +193,18 @@ impl WatchRegistry {
             .get(&conn)
             .map(|s| s.iter().map(|(_, p)| p.clone()).collect())
             .unwrap_or_default();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Every (connection, watched path) pair, sorted, for `wchc`/`wchp`.
+    pub fn pairs(&self) -> Vec<(ConnId, String)> {
+        let mut v: Vec<(ConnId, String)> = self
+            .by_conn
+            .iter()
+            .flat_map(|(c, set)| set.iter().map(move |(_, p)| (*c, p.clone())))
+            .collect();
         v.sort();
         v.dedup();
         v

@@ -37,7 +37,7 @@ pub fn encode(state: &KeeperState) -> Vec<u8> {
     buf.put_i32(nodes.len() as i32);
     for (path, n) in nodes {
         buf.put_string(path);
-        buf.put_buffer(&n.data);
+        buf.put_opt_buffer(n.data.as_deref());
         encode_acls(&n.acl, &mut buf);
         for v in [n.czxid, n.mzxid, n.ctime, n.mtime] {
             buf.put_i64(v);
@@ -86,7 +86,7 @@ pub fn decode(bytes: &[u8]) -> Result<KeeperState, String> {
         let mut nodes = Vec::with_capacity(count.min(r.remaining() / 60 + 1));
         for _ in 0..count {
             let path = r.string()?;
-            let data = r.bytes()?;
+            let data = r.opt_bytes()?;
             let acl = decode_acls(r)?;
             nodes.push((
                 path,
@@ -169,7 +169,7 @@ mod tests {
                         opcode: if flags == 4 { op::CREATE_CONTAINER } else { op::CREATE },
                         op: CreateOp {
                             path: p.into(),
-                            data: Bytes::from_static(b"xyz"),
+                            data: Some(Bytes::from_static(b"xyz")),
                             acl: crate::tree::open_acl(),
                             flags,
                             ttl: -1,

@@ -123,8 +123,8 @@ pub mod perms {
 pub const CONTAINER_OWNER: i64 = i64::MIN;
 /// High byte marking a TTL node's `ephemeralOwner`; the TTL is in the low bits.
 pub const TTL_OWNER_MASK: i64 = 0xFF00_0000_0000_0000u64 as i64;
-/// Largest TTL ZooKeeper accepts (`EphemeralType.MAX_EXTENDED_SERVER_ID` layout).
-pub const MAX_TTL: i64 = 0x00FF_FFFF_FFFF_FFFF;
+/// Largest TTL ZooKeeper accepts: 40 bits (`EphemeralType.TTL.maxValue()`).
+pub const MAX_TTL: i64 = 0xFF_FFFF_FFFF;
 
 /// How a node is created (`CreateMode`), decoded from the request's flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -72,6 +72,15 @@ impl<'a> Reader<'a> {
         self.buffer().map(Bytes::copy_from_slice)
     }
 
+    /// A `buffer` that keeps null (-1) apart from empty: znode data does.
+    pub fn opt_bytes(&mut self) -> Result<Option<Bytes>, DecodeError> {
+        let len = self.i32()?;
+        if len < 0 {
+            return Ok(None);
+        }
+        self.take(len as usize).map(|b| Some(Bytes::copy_from_slice(b)))
+    }
+
     /// A `ustring`; null reads as the empty string.
     pub fn string(&mut self) -> Result<String, DecodeError> {
         let raw = self.buffer()?;
@@ -113,6 +122,12 @@ pub trait JuteWrite: BufMut {
     fn put_buffer(&mut self, v: &[u8]) {
         self.put_i32(v.len() as i32);
         self.put_slice(v);
+    }
+    fn put_opt_buffer(&mut self, v: Option<&[u8]>) {
+        match v {
+            Some(v) => self.put_buffer(v),
+            None => self.put_i32(-1),
+        }
     }
     fn put_string(&mut self, v: &str) {
         self.put_buffer(v.as_bytes());

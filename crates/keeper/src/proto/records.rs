@@ -182,7 +182,8 @@ impl ConnectResponse {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateOp {
     pub path: String,
-    pub data: Bytes,
+    /// `None` is a null buffer, which ZooKeeper stores and returns as null.
+    pub data: Option<Bytes>,
     pub acl: Vec<Acl>,
     pub flags: i32,
     pub ttl: i64,
@@ -194,7 +195,7 @@ pub enum WriteOp {
     /// `opcode` says which response shape the client expects.
     Create { opcode: i32, op: CreateOp },
     Delete { path: String, version: i32 },
-    SetData { path: String, data: Bytes, version: i32 },
+    SetData { path: String, data: Option<Bytes>, version: i32 },
     Check { path: String, version: i32 },
 }
 
@@ -272,7 +273,12 @@ impl Request {
                         r.bool()?;
                         ReadOp::GetData { path }
                     }
-                    other => return Err(RequestError::UnknownOpcode(other)),
+                    other => {
+                        return Err(RequestError::Malformed(DecodeError::UnknownValue {
+                            what: "multiRead op",
+                            value: other,
+                        }))
+                    }
                 }))
             })?),
             op::EXISTS => Request::Exists {
@@ -352,7 +358,7 @@ fn decode_write(opcode: i32, r: &mut Reader) -> Result<WriteOp, DecodeError> {
     Ok(match opcode {
         op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => {
             let path = r.string()?;
-            let data = r.bytes()?;
+            let data = r.opt_bytes()?;
             let acl = decode_acls(r)?;
             let flags = r.i32()?;
             let ttl = if opcode == op::CREATE_TTL { r.i64()? } else { -1 };
@@ -373,7 +379,7 @@ fn decode_write(opcode: i32, r: &mut Reader) -> Result<WriteOp, DecodeError> {
         },
         op::SET_DATA => WriteOp::SetData {
             path: r.string()?,
-            data: r.bytes()?,
+            data: r.opt_bytes()?,
             version: r.i32()?,
         },
         op::CHECK => WriteOp::Check {
@@ -409,7 +415,13 @@ fn decode_multi<T>(
                     out.push(v);
                 }
             }
-            other => return Err(RequestError::UnknownOpcode(other)),
+            // ZooKeeper fails the whole frame with MarshallingError here.
+            other => {
+                return Err(RequestError::Malformed(DecodeError::UnknownValue {
+                    what: "multi op",
+                    value: other,
+                }))
+            }
         }
     }
 }
@@ -426,7 +438,7 @@ impl WriteOp {
         match self {
             WriteOp::Create { opcode, op } => {
                 buf.put_string(&op.path);
-                buf.put_buffer(&op.data);
+                buf.put_opt_buffer(op.data.as_deref());
                 encode_acls(&op.acl, buf);
                 buf.put_i32(op.flags);
                 if *opcode == op::CREATE_TTL {
@@ -443,7 +455,7 @@ impl WriteOp {
                 version,
             } => {
                 buf.put_string(path);
-                buf.put_buffer(data);
+                buf.put_opt_buffer(data.as_deref());
                 buf.put_i32(*version);
             }
         }
@@ -517,7 +529,7 @@ mod tests {
                 opcode: op::CREATE,
                 op: CreateOp {
                     path: "/a".into(),
-                    data: Bytes::from_static(b"x"),
+                    data: Some(Bytes::from_static(b"x")),
                     acl: vec![Acl {
                         perms: 31,
                         id: Id::new("world", "anyone"),

@@ -217,6 +217,15 @@ impl Core {
             );
             return;
         }
+        // As ZooKeeper does, a reconnect closes the session's current
+        // connection before the password is even checked.
+        if let Some(old) = self.session_conn.remove(&req.session_id) {
+            if let Some(old_conn) = self.conns.get_mut(&old) {
+                tracing::info!("closing stale connection of session {:#x}", req.session_id);
+                old_conn.session = 0;
+                let _ = old_conn.out.send(Out::Close);
+            }
+        }
         let valid = self
             .state
             .sessions
@@ -237,13 +246,7 @@ impl Core {
             return;
         }
         let session = req.session_id;
-        if let Some(old) = self.session_conn.insert(session, conn) {
-            if let Some(old_conn) = self.conns.get_mut(&old) {
-                tracing::info!("closing stale connection of session {session:#x}");
-                old_conn.session = 0;
-                let _ = old_conn.out.send(Out::Close);
-            }
-        }
+        self.session_conn.insert(session, conn);
         self.tracker.add(session, timeout_ms, self.now());
         c.session = session;
         c.inflight = 0;
@@ -326,12 +329,14 @@ impl Core {
         let req = match req {
             Ok(req) => req,
             Err(code) => {
-                // Unknown opcodes get Unimplemented and the connection is closed,
-                // as ZooKeeper's UnimplementedRequestProcessor does.
-                let zxid = self.state.last_zxid;
-                self.send(conn, frame::reply(xid, zxid, code.code(), &[]));
+                // Unknown opcodes get Unimplemented (zxid -1) and the connection
+                // is closed, as ZooKeeper's UnimplementedRequestProcessor does.
                 if code == ErrorCode::Unimplemented {
+                    self.send(conn, frame::reply(xid, -1, code.code(), &[]));
                     self.close_conn(conn);
+                } else {
+                    let zxid = self.state.last_zxid;
+                    self.send(conn, frame::reply(xid, zxid, code.code(), &[]));
                 }
                 return;
             }
@@ -422,7 +427,7 @@ impl Core {
 
     fn check_watches(&mut self, conn: ConnId, p: &str, kind: i32, remove: bool) -> Result<Vec<u8>, ErrorCode> {
         path::validate(p, false).map_err(|_| ErrorCode::BadArguments)?;
-        let ty = WatcherType::from_i32(kind).ok_or(ErrorCode::BadArguments)?;
+        let ty = WatcherType::from_i32(kind).ok_or(ErrorCode::MarshallingError)?;
         let found = if remove {
             !self.watches.remove(conn, p, ty).is_empty()
         } else {
@@ -440,7 +445,7 @@ impl Core {
         let kind = match mode {
             0 => WatchKind::Persistent,
             1 => WatchKind::PersistentRecursive,
-            _ => return Err(ErrorCode::BadArguments),
+            _ => return Err(ErrorCode::MarshallingError),
         };
         self.watches.add(conn, kind, p);
         // ZooKeeper answers addWatch with an ErrorResponse(0).
@@ -471,7 +476,6 @@ impl Core {
     /// whose condition changed after `relative_zxid`.
     fn set_watches(&mut self, conn: ConnId, sw: &SetWatches) {
         let rel = sw.relative_zxid;
-        let zxid = self.state.last_zxid;
         let mut fire = Vec::new();
         for p in &sw.data {
             match self.state.tree.get(p) {
@@ -500,7 +504,7 @@ impl Core {
             self.watches.add(conn, WatchKind::PersistentRecursive, p);
         }
         for (event, p) in fire {
-            self.send(conn, frame::watch_event(zxid, event, p));
+            self.send(conn, frame::watch_event(event, p));
         }
     }
 
@@ -559,7 +563,7 @@ impl Core {
         for (event, p) in &applied.events {
             let conns = self.watches.trigger(*event, p);
             if !conns.is_empty() {
-                let f = frame::watch_event(txn.zxid, *event, p);
+                let f = frame::watch_event(*event, p);
                 for c in conns {
                     self.send(c, f.clone());
                 }
@@ -677,6 +681,11 @@ impl Core {
             .map(|c| (&c.addr, &c.stats, c.blocked.len() + c.inflight))
     }
 
+    /// The session a connection serves (0 before the handshake completes).
+    pub(crate) fn session_of(&self, conn: ConnId) -> i64 {
+        self.conns.get(&conn).map_or(0, |c| c.session)
+    }
+
     pub(crate) fn conn_count(&self) -> usize {
         self.conns.len()
     }
@@ -713,9 +722,9 @@ fn encode_outcome(opcode: i32, outcome: Option<Result<Vec<OpResult>, ErrorCode>>
         return (0, body);
     }
     match results.first() {
-        Some(OpResult::Created { path, stat, with_stat }) => {
+        Some(OpResult::Created { path, stat, opcode }) => {
             body.put_string(path);
-            if *with_stat {
+            if *opcode != op::CREATE {
                 stat.encode(&mut body);
             }
         }
@@ -733,10 +742,13 @@ fn encode_multi_result(r: &OpResult, body: &mut Vec<u8>) {
         body.put_i32(0);
     };
     match r {
-        OpResult::Created { path, stat, with_stat } => {
-            header(body, if *with_stat { op::CREATE2 } else { op::CREATE });
+        OpResult::Created { path, stat, opcode } => {
+            // Inside a multi ZooKeeper answers create and create2 alike with
+            // the path only; container and TTL creates carry the stat.
+            let with_stat = matches!(*opcode, op::CREATE_CONTAINER | op::CREATE_TTL);
+            header(body, if with_stat { op::CREATE2 } else { op::CREATE });
             body.put_string(path);
-            if *with_stat {
+            if with_stat {
                 stat.encode(body);
             }
         }

@@ -24,10 +24,11 @@ pub fn reply(xid: i32, zxid: i64, err: i32, body: &[u8]) -> Bytes {
     })
 }
 
-/// A watch notification: `ReplyHeader(-1, zxid, 0)` + `WatcherEvent`.
-pub fn watch_event(zxid: i64, event: EventType, path: &str) -> Bytes {
+/// A watch notification: `ReplyHeader(-1, -1, 0)` + `WatcherEvent`. ZooKeeper
+/// 3.8 sends zxid -1 in notifications, and so do we.
+pub fn watch_event(event: EventType, path: &str) -> Bytes {
     build(32 + path.len(), |b| {
-        encode_reply_header(b, xid::NOTIFICATION, zxid, 0);
+        encode_reply_header(b, xid::NOTIFICATION, -1, 0);
         b.put_i32(event as i32);
         b.put_i32(state::SYNC_CONNECTED);
         b.put_string(path);

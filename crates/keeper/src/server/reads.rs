@@ -9,7 +9,6 @@ use crate::acl;
 use crate::proto::codes::perms;
 use crate::proto::{encode_acls, ErrorCode, Id, JuteWrite, ReadOp};
 use crate::state::KeeperState;
-use crate::tree::path;
 use crate::watch::{ConnId, WatchKind, WatchRegistry};
 
 /// The context a read runs in.
@@ -23,13 +22,14 @@ pub struct ReadCtx<'a> {
 
 type ReadResult = Result<Vec<u8>, ErrorCode>;
 
-fn checked_path(p: &str) -> Result<(), ErrorCode> {
-    path::validate(p, false).map_err(|_| ErrorCode::BadArguments)
-}
+// Reads do not validate paths, as in ZooKeeper: a malformed path simply does
+// not exist (NoNode). Only exists rejects a NUL character.
 
 impl ReadCtx<'_> {
     pub fn exists(&mut self, p: &str, watch: bool) -> ReadResult {
-        checked_path(p)?;
+        if p.contains('\0') {
+            return Err(ErrorCode::BadArguments);
+        }
         if watch {
             self.watches.add(self.conn, WatchKind::Data, p);
         }
@@ -40,20 +40,18 @@ impl ReadCtx<'_> {
     }
 
     pub fn get_data(&mut self, p: &str, watch: bool) -> ReadResult {
-        checked_path(p)?;
         let node = self.state.tree.get(p).ok_or(ErrorCode::NoNode)?;
         acl::check(&node.acl, perms::READ, self.auth)?;
         if watch {
             self.watches.add(self.conn, WatchKind::Data, p);
         }
-        let mut out = Vec::with_capacity(72 + node.data.len());
-        out.put_buffer(&node.data);
+        let mut out = Vec::with_capacity(72 + node.data_len());
+        out.put_opt_buffer(node.data.as_deref());
         node.stat().encode(&mut out);
         Ok(out)
     }
 
     pub fn get_children(&mut self, p: &str, watch: bool, with_stat: bool) -> ReadResult {
-        checked_path(p)?;
         let node = self.state.tree.get(p).ok_or(ErrorCode::NoNode)?;
         acl::check(&node.acl, perms::READ, self.auth)?;
         if watch {
@@ -71,7 +69,6 @@ impl ReadCtx<'_> {
     }
 
     pub fn get_acl(&mut self, p: &str) -> ReadResult {
-        checked_path(p)?;
         let node = self.state.tree.get(p).ok_or(ErrorCode::NoNode)?;
         acl::check(&node.acl, perms::READ | perms::ADMIN, self.auth)?;
         let mut out = Vec::new();
@@ -85,7 +82,6 @@ impl ReadCtx<'_> {
     }
 
     pub fn all_children_number(&mut self, p: &str) -> ReadResult {
-        checked_path(p)?;
         let node = self.state.tree.get(p).ok_or(ErrorCode::NoNode)?;
         acl::check(&node.acl, perms::READ, self.auth)?;
         Ok((self.state.tree.descendant_count(p) as i32).to_be_bytes().to_vec())

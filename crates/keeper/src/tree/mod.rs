@@ -18,13 +18,16 @@ pub type AclList = Arc<[Acl]>;
 /// One znode. `numChildren` and `dataLength` are derived, never stored.
 #[derive(Debug, Clone)]
 pub struct Node {
-    pub data: Bytes,
+    /// `None` when created or set with null data (returned as null).
+    pub data: Option<Bytes>,
     pub acl: AclList,
     pub czxid: i64,
     pub mzxid: i64,
     pub ctime: i64,
     pub mtime: i64,
     pub version: i32,
+    /// Number of child creates, as ZooKeeper persists it; the sequential
+    /// suffix comes from here. Clients see `2 * cversion - numChildren`.
     pub cversion: i32,
     pub aversion: i32,
     pub ephemeral_owner: i64,
@@ -35,7 +38,7 @@ pub struct Node {
 impl Node {
     fn empty(acl: AclList) -> Self {
         Node {
-            data: Bytes::new(),
+            data: None,
             acl,
             czxid: 0,
             mzxid: 0,
@@ -50,6 +53,10 @@ impl Node {
         }
     }
 
+    pub fn data_len(&self) -> usize {
+        self.data.as_ref().map_or(0, Bytes::len)
+    }
+
     pub fn stat(&self) -> Stat {
         Stat {
             czxid: self.czxid,
@@ -57,10 +64,11 @@ impl Node {
             ctime: self.ctime,
             mtime: self.mtime,
             version: self.version,
-            cversion: self.cversion,
+            cversion: self.cversion.wrapping_mul(2).wrapping_sub(self.children.len() as i32),
             aversion: self.aversion,
-            ephemeral_owner: self.ephemeral_owner,
-            data_length: self.data.len() as i32,
+            // Clients see the owning session only; container and TTL markers read as 0.
+            ephemeral_owner: self.ephemeral_session().unwrap_or(0),
+            data_length: self.data_len() as i32,
             num_children: self.children.len() as i32,
             pzxid: self.pzxid,
         }
@@ -226,16 +234,18 @@ impl DataTree {
         parent.cversion += 1;
         parent.pzxid = zxid;
         self.index(p, &node);
-        self.data_size += p.len() + node.data.len();
+        self.data_size += p.len() + node.data_len();
         self.nodes.insert(p.into(), node);
         undo
     }
 
     /// Removes a childless node; the caller has checked it exists and is empty.
+    /// As in ZooKeeper, a delete moves the parent's pzxid forward but leaves its
+    /// stored cversion (a count of creates) alone.
     pub fn delete(&mut self, p: &str, zxid: i64) -> Undo {
         let node = self.nodes.remove(p).expect("caller checked node");
         self.unindex(p, &node);
-        self.data_size -= p.len() + node.data.len();
+        self.data_size -= p.len() + node.data_len();
         let (parent_path, name) = path::split(p);
         let parent = self.nodes.get_mut(parent_path).expect("parent of a node exists");
         let undo = Undo::Deleted {
@@ -245,8 +255,7 @@ impl DataTree {
             parent_pzxid: parent.pzxid,
         };
         parent.children.remove(name);
-        parent.cversion += 1;
-        parent.pzxid = zxid;
+        parent.pzxid = parent.pzxid.max(zxid);
         undo
     }
 
@@ -255,7 +264,7 @@ impl DataTree {
         let node = self.nodes.get_mut(p).expect("caller checked node");
         let before = node.clone();
         f(node);
-        self.data_size = self.data_size + node.data.len() - before.data.len();
+        self.data_size = self.data_size + node.data_len() - before.data_len();
         let stat = node.stat();
         (
             stat,
@@ -277,7 +286,7 @@ impl DataTree {
                 } => {
                     if let Some(node) = self.nodes.remove(p.as_str()) {
                         self.unindex(&p, &node);
-                        self.data_size -= p.len() + node.data.len();
+                        self.data_size -= p.len() + node.data_len();
                     }
                     let (parent_path, name) = path::split(&p);
                     if let Some(parent) = self.nodes.get_mut(parent_path) {
@@ -299,12 +308,12 @@ impl DataTree {
                         parent.pzxid = parent_pzxid;
                     }
                     self.index(&p, &node);
-                    self.data_size += p.len() + node.data.len();
+                    self.data_size += p.len() + node.data_len();
                     self.nodes.insert(p.into(), node);
                 }
                 Undo::Replaced { path: p, node } => {
                     if let Some(cur) = self.nodes.get_mut(p.as_str()) {
-                        self.data_size = self.data_size + node.data.len() - cur.data.len();
+                        self.data_size = self.data_size + node.data_len() - cur.data_len();
                         *cur = node;
                     }
                 }
@@ -349,7 +358,7 @@ impl DataTree {
         for (p, mut node) in nodes {
             node.children.clear();
             tree.index(&p, &node);
-            tree.data_size += p.len() + node.data.len();
+            tree.data_size += p.len() + node.data_len();
             tree.nodes.insert(p.into(), node);
         }
         let paths: Vec<Box<str>> = tree.nodes.keys().filter(|p| &***p != "/").cloned().collect();
@@ -370,7 +379,7 @@ impl DataTree {
 }
 
 /// Builds a new node as a create transaction describes it.
-pub fn new_node(data: Bytes, acl: AclList, owner: i64, zxid: i64, time: i64) -> Node {
+pub fn new_node(data: Option<Bytes>, acl: AclList, owner: i64, zxid: i64, time: i64) -> Node {
     Node {
         data,
         acl,
@@ -392,7 +401,7 @@ mod tests {
     use super::*;
 
     fn add(tree: &mut DataTree, p: &str, owner: i64, zxid: i64) -> Undo {
-        let node = new_node(Bytes::from_static(b"v"), open_acl().into(), owner, zxid, 1000);
+        let node = new_node(Some(Bytes::from_static(b"v")), open_acl().into(), owner, zxid, 1000);
         tree.create(p, node, zxid)
     }
 
@@ -415,6 +424,7 @@ mod tests {
         tree.delete("/a/e", 3);
         let a = tree.get("/a").unwrap().stat();
         assert_eq!((a.cversion, a.pzxid, a.num_children), (2, 3, 0));
+        assert_eq!(tree.get("/a").unwrap().cversion, 1);
         assert_eq!(tree.ephemeral_count(), 0);
     }
 
@@ -429,7 +439,7 @@ mod tests {
         };
         let size = tree.approximate_data_size();
         let mut undos = vec![add(&mut tree, "/a/b", CONTAINER_OWNER, 2)];
-        undos.push(tree.modify("/a", |n| n.data = Bytes::from_static(b"longer")).1);
+        undos.push(tree.modify("/a", |n| n.data = Some(Bytes::from_static(b"longer"))).1);
         undos.push(tree.delete("/a/b", 3));
         tree.rollback(undos);
         let mut after: Vec<_> = tree.iter().map(|(p, n)| (p.to_owned(), n.stat())).collect();
