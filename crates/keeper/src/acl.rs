@@ -8,7 +8,9 @@ use crate::proto::{Acl, ErrorCode, Id};
 
 /// `base64(sha1("user:password"))`, the digest scheme's stored form.
 pub fn digest(user_password: &str) -> String {
-    let hash = sha1_smol::Sha1::from(user_password.as_bytes()).digest().bytes();
+    let hash = sha1_smol::Sha1::from(user_password.as_bytes())
+        .digest()
+        .bytes();
     let user = user_password.split(':').next().unwrap_or("");
     format!(
         "{user}:{}",
@@ -18,7 +20,11 @@ pub fn digest(user_password: &str) -> String {
 
 /// The identities a session gains from `addauth scheme auth`, or `AuthFailed`.
 /// `super_digest` is the configured `user:hash` whose holder bypasses all ACLs.
-pub fn authenticate(scheme: &str, auth: &[u8], super_digest: Option<&str>) -> Result<Vec<Id>, ErrorCode> {
+pub fn authenticate(
+    scheme: &str,
+    auth: &[u8],
+    super_digest: Option<&str>,
+) -> Result<Vec<Id>, ErrorCode> {
     match scheme {
         "digest" => {
             // ZooKeeper accepts any digest credential; one without ':' just
@@ -53,7 +59,10 @@ pub fn fixup(acl: &[Acl], session_ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             "world" if a.id.id == "anyone" => push(a.clone()),
             "auth" => {
                 let mut any = false;
-                for id in session_ids.iter().filter(|id| is_authenticated_scheme(&id.scheme)) {
+                for id in session_ids
+                    .iter()
+                    .filter(|id| is_authenticated_scheme(&id.scheme))
+                {
                     any = true;
                     push(Acl {
                         perms: a.perms,
@@ -85,14 +94,16 @@ pub fn allows(acl: &[Acl], perm: i32, ids: &[Id]) -> bool {
     if ids.iter().any(|id| id.scheme == "super") || acl.is_empty() {
         return true;
     }
-    acl.iter().filter(|a| a.perms & perm != 0).any(|a| match a.id.scheme.as_str() {
-        "world" => a.id.id == "anyone",
-        "ip" => ids
-            .iter()
-            .filter(|id| id.scheme == "ip")
-            .any(|id| ip_matches(&a.id.id, &id.id)),
-        scheme => ids.iter().any(|id| id.scheme == scheme && id.id == a.id.id),
-    })
+    acl.iter()
+        .filter(|a| a.perms & perm != 0)
+        .any(|a| match a.id.scheme.as_str() {
+            "world" => a.id.id == "anyone",
+            "ip" => ids
+                .iter()
+                .filter(|id| id.scheme == "ip")
+                .any(|id| ip_matches(&a.id.id, &id.id)),
+            scheme => ids.iter().any(|id| id.scheme == scheme && id.id == a.id.id),
+        })
 }
 
 /// `Ok` when allowed, else `NoAuth`.
@@ -143,17 +154,27 @@ fn parse_ip_pattern(s: &str) -> Option<(std::net::IpAddr, u32)> {
 }
 
 fn ip_matches(pattern: &str, client: &str) -> bool {
-    let (Some((net, bits)), Ok(client)) = (parse_ip_pattern(pattern), client.parse::<std::net::IpAddr>())
-    else {
+    let (Some((net, bits)), Ok(client)) = (
+        parse_ip_pattern(pattern),
+        client.parse::<std::net::IpAddr>(),
+    ) else {
         return false;
     };
     match (net, client) {
         (std::net::IpAddr::V4(n), std::net::IpAddr::V4(c)) => {
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             u32::from(n) & mask == u32::from(c) & mask
         }
         (std::net::IpAddr::V6(n), std::net::IpAddr::V6(c)) => {
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
             u128::from(n) & mask == u128::from(c) & mask
         }
         _ => false,
@@ -185,10 +206,19 @@ mod tests {
         let ids = vec![Id::new("ip", "127.0.0.1"), Id::new("digest", "u:h")];
         let fixed = fixup(&[acl(31, "auth", "")], &ids).unwrap();
         assert_eq!(fixed, vec![acl(31, "digest", "u:h")]);
-        assert_eq!(fixup(&[acl(31, "auth", "")], &ids[..1]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(
+            fixup(&[acl(31, "auth", "")], &ids[..1]),
+            Err(ErrorCode::InvalidAcl)
+        );
         assert_eq!(fixup(&[], &ids), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup(&[acl(31, "bogus", "x")], &ids), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup(&[acl(31, "ip", "1.2.3.4/99")], &ids), Err(ErrorCode::InvalidAcl));
+        assert_eq!(
+            fixup(&[acl(31, "bogus", "x")], &ids),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup(&[acl(31, "ip", "1.2.3.4/99")], &ids),
+            Err(ErrorCode::InvalidAcl)
+        );
     }
 
     #[test]

@@ -45,7 +45,9 @@ pub fn parse_properties(text: &str) -> (Vec<Property>, Vec<String>) {
             continue;
         }
         let Some((key, value)) = line.split_once(['=', ':']) else {
-            warnings.push(format!("line {line_no}: ignoring '{line}': expected key=value"));
+            warnings.push(format!(
+                "line {line_no}: ignoring '{line}': expected key=value"
+            ));
             continue;
         };
         let key = key.trim().to_owned();
@@ -156,7 +158,12 @@ impl KeeperConfig {
             min_session_timeout_ms: 4000,
             max_session_timeout_ms: 40000,
             force_sync: true,
-            four_letter_whitelist: Some(DEFAULT_FOUR_LETTER_WHITELIST.iter().map(|s| s.to_string()).collect()),
+            four_letter_whitelist: Some(
+                DEFAULT_FOUR_LETTER_WHITELIST
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+            ),
             jute_max_buffer: 0xfffff,
             snap_count: 100_000,
             container_check_interval_ms: 60_000,
@@ -201,7 +208,9 @@ impl KeeperConfig {
                 Err(e) => {
                     return Err(ConfigError::Io {
                         path: myid_path.display().to_string(),
-                        reason: format!("{e} (each ensemble member needs its myid file in dataDir)"),
+                        reason: format!(
+                            "{e} (each ensemble member needs its myid file in dataDir)"
+                        ),
                     })
                 }
             }
@@ -239,25 +248,34 @@ impl KeeperConfig {
                 "tickTime" => cfg.tick_time_ms = int(1, u32::MAX as u64)? as u32,
                 "initLimit" => cfg.init_limit = int(1, u32::MAX as u64)? as u32,
                 "syncLimit" => cfg.sync_limit = int(1, u32::MAX as u64)? as u32,
-                "dataDir" => data_dir = Some(non_empty_path(&p.value).ok_or_else(|| bad("expected a directory"))?),
+                "dataDir" => {
+                    data_dir =
+                        Some(non_empty_path(&p.value).ok_or_else(|| bad("expected a directory"))?)
+                }
                 "dataLogDir" => {
-                    data_log_dir = Some(non_empty_path(&p.value).ok_or_else(|| bad("expected a directory"))?)
+                    data_log_dir =
+                        Some(non_empty_path(&p.value).ok_or_else(|| bad("expected a directory"))?)
                 }
                 "clientPort" => cfg.client_port = int(0, 65535)? as u16,
                 "clientPortAddress" => {
                     cfg.client_port_address = Some(
-                        resolve_host(&p.value).ok_or_else(|| bad("expected an IP address or resolvable host name"))?,
+                        resolve_host(&p.value)
+                            .ok_or_else(|| bad("expected an IP address or resolvable host name"))?,
                     )
                 }
                 "maxClientCnxns" => cfg.max_client_cnxns = int(0, u32::MAX as u64)? as u32,
                 "autopurge.snapRetainCount" => {
                     let v = int(0, u32::MAX as u64)? as u32;
                     if v < 3 {
-                        warnings.push(format!("autopurge.snapRetainCount={v} is below the minimum 3; using 3"));
+                        warnings.push(format!(
+                            "autopurge.snapRetainCount={v} is below the minimum 3; using 3"
+                        ));
                     }
                     cfg.snap_retain_count = v.max(3);
                 }
-                "autopurge.purgeInterval" => cfg.purge_interval_hours = int(0, u32::MAX as u64)? as u32,
+                "autopurge.purgeInterval" => {
+                    cfg.purge_interval_hours = int(0, u32::MAX as u64)? as u32
+                }
                 "minSessionTimeout" => min_timeout = Some(int(0, i32::MAX as u64)? as u32),
                 "maxSessionTimeout" => max_timeout = Some(int(0, i32::MAX as u64)? as u32),
                 "forceSync" => {
@@ -274,12 +292,19 @@ impl KeeperConfig {
                         .map(|w| w.trim().to_owned())
                         .filter(|w| !w.is_empty())
                         .collect();
-                    cfg.four_letter_whitelist = if words.iter().any(|w| w == "*") { None } else { Some(words) };
+                    cfg.four_letter_whitelist = if words.iter().any(|w| w == "*") {
+                        None
+                    } else {
+                        Some(words)
+                    };
                 }
                 "jute.maxbuffer" => cfg.jute_max_buffer = int(1, i32::MAX as u64)? as u32,
                 "snapCount" => cfg.snap_count = int(2, u64::MAX)?,
-                "znode.container.checkIntervalMs" => cfg.container_check_interval_ms = int(1, u64::MAX)?,
-                "DigestAuthenticationProvider.superDigest" | "zookeeper.DigestAuthenticationProvider.superDigest" => {
+                "znode.container.checkIntervalMs" => {
+                    cfg.container_check_interval_ms = int(1, u64::MAX)?
+                }
+                "DigestAuthenticationProvider.superDigest"
+                | "zookeeper.DigestAuthenticationProvider.superDigest" => {
                     if p.value.split(':').count() != 2 {
                         return Err(bad("expected user:base64-sha1 (see `rill keeper digest`)"));
                     }
@@ -292,13 +317,17 @@ impl KeeperConfig {
                     // TTL nodes are always available here; the key is accepted for compatibility.
                 }
                 key if key.starts_with("server.") => {
-                    cfg.servers.push(parse_server_line(&key["server.".len()..], &p.value).map_err(|r| bad(&r))?);
+                    cfg.servers.push(
+                        parse_server_line(&key["server.".len()..], &p.value)
+                            .map_err(|r| bad(&r))?,
+                    );
                 }
                 key if ACCEPTED_UNUSED.contains(&key) => {}
                 key => warnings.push(format!("unknown key '{key}' (line {}) ignored", p.line)),
             }
         }
-        let data_dir = data_dir.ok_or_else(|| ConfigError::Invalid("dataDir is not set in the config".into()))?;
+        let data_dir = data_dir
+            .ok_or_else(|| ConfigError::Invalid("dataDir is not set in the config".into()))?;
         cfg.data_log_dir = data_log_dir.unwrap_or_else(|| data_dir.clone());
         cfg.data_dir = data_dir;
         cfg.min_session_timeout_ms = min_timeout.unwrap_or(2 * cfg.tick_time_ms);
@@ -344,7 +373,9 @@ fn resolve_host(host: &str) -> Option<IpAddr> {
 
 /// `server.N=host:peerPort:electionPort[:participant|observer][;[addr:]clientPort]`.
 fn parse_server_line(id: &str, value: &str) -> Result<ServerEntry, String> {
-    let id: u64 = id.parse().map_err(|_| format!("server id '{id}' is not a number"))?;
+    let id: u64 = id
+        .parse()
+        .map_err(|_| format!("server id '{id}' is not a number"))?;
     if id > 254 {
         return Err("server ids must be between 0 and 254".into());
     }
@@ -356,7 +387,10 @@ fn parse_server_line(id: &str, value: &str) -> Result<ServerEntry, String> {
     if parts.len() < 3 || parts.len() > 4 {
         return Err("expected host:peerPort:electionPort".into());
     }
-    let port = |s: &str| s.parse::<u16>().map_err(|_| format!("'{s}' is not a port number"));
+    let port = |s: &str| {
+        s.parse::<u16>()
+            .map_err(|_| format!("'{s}' is not a port number"))
+    };
     let observer = match parts.get(3) {
         None | Some(&"participant") => false,
         Some(&"observer") => true,
@@ -404,9 +438,20 @@ zookeeper.connection.timeout.ms=60000
         assert_eq!(cfg.min_session_timeout_ms, 4000);
         assert_eq!(cfg.servers.len(), 3);
         assert_eq!(cfg.servers[0].host, "192.168.1.1");
-        assert_eq!((cfg.servers[0].peer_port, cfg.servers[0].election_port), (2188, 2888));
-        assert!(warnings.iter().any(|w| w.contains("zookeeper.connection.timeout.ms")));
-        assert_eq!(warnings.iter().filter(|w| w.contains("trailing comment")).count(), 3);
+        assert_eq!(
+            (cfg.servers[0].peer_port, cfg.servers[0].election_port),
+            (2188, 2888)
+        );
+        assert!(warnings
+            .iter()
+            .any(|w| w.contains("zookeeper.connection.timeout.ms")));
+        assert_eq!(
+            warnings
+                .iter()
+                .filter(|w| w.contains("trailing comment"))
+                .count(),
+            3
+        );
     }
 
     #[test]
@@ -430,14 +475,18 @@ zookeeper.connection.timeout.ms=60000
         assert!(err.to_string().contains("forceSync"));
         assert!(KeeperConfig::parse("clientPort=1\n").is_err());
         assert!(KeeperConfig::parse("dataDir=/x\nserver.1=host:1\n").is_err());
-        assert!(KeeperConfig::parse("dataDir=/x\nminSessionTimeout=9000\nmaxSessionTimeout=5000\n").is_err());
+        assert!(KeeperConfig::parse(
+            "dataDir=/x\nminSessionTimeout=9000\nmaxSessionTimeout=5000\n"
+        )
+        .is_err());
     }
 
     #[test]
     fn whitelist_star_allows_all() {
         let (cfg, _) = KeeperConfig::parse("dataDir=/x\n4lw.commands.whitelist=*\n").unwrap();
         assert!(cfg.four_letter_allowed("mntr"));
-        let (cfg, _) = KeeperConfig::parse("dataDir=/x\n4lw.commands.whitelist=stat, ruok\n").unwrap();
+        let (cfg, _) =
+            KeeperConfig::parse("dataDir=/x\n4lw.commands.whitelist=stat, ruok\n").unwrap();
         assert!(cfg.four_letter_allowed("ruok") && !cfg.four_letter_allowed("srvr"));
     }
 }

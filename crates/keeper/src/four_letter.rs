@@ -7,8 +7,8 @@ use crate::server::core::Core;
 
 /// Every word ZooKeeper knows; the first 4 bytes of a connection are checked against these.
 pub const WORDS: &[&str] = &[
-    "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "ruok", "stmk", "srvr", "srst", "stat", "wchc", "wchp",
-    "wchs", "mntr", "isro", "hash",
+    "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "ruok", "stmk", "srvr", "srst", "stat",
+    "wchc", "wchp", "wchs", "mntr", "isro", "hash",
 ];
 
 /// The version string reported to tools: the ZooKeeper release we match, then ours.
@@ -131,7 +131,11 @@ fn server_summary(core: &Core, with_clients: bool) -> String {
 
 fn connection_lines(core: &Core, out: &mut String, detailed: bool) {
     for (addr, s, queued) in core.connections() {
-        let _ = write!(out, " /{addr}[1](queued={queued},recved={},sent={}", s.received, s.sent);
+        let _ = write!(
+            out,
+            " /{addr}[1](queued={queued},recved={},sent={}",
+            s.received, s.sent
+        );
         if detailed {
             let _ = write!(
                 out,
@@ -177,17 +181,26 @@ fn mntr(core: &Core) -> String {
     let lines: Vec<(&str, String)> = vec![
         ("zk_version", version()),
         ("zk_server_state", "standalone".into()),
-        ("zk_ephemerals_count", core.state.tree.ephemeral_count().to_string()),
+        (
+            "zk_ephemerals_count",
+            core.state.tree.ephemeral_count().to_string(),
+        ),
         ("zk_min_latency", (l.min().round() as u64).to_string()),
         ("zk_avg_latency", java_double(l.avg())),
         ("zk_max_latency", (l.max_ms.round() as u64).to_string()),
-        ("zk_packets_received", core.stats.packets_received.to_string()),
+        (
+            "zk_packets_received",
+            core.stats.packets_received.to_string(),
+        ),
         ("zk_packets_sent", core.stats.packets_sent.to_string()),
         ("zk_num_alive_connections", core.conn_count().to_string()),
         ("zk_outstanding_requests", core.outstanding().to_string()),
         ("zk_znode_count", core.state.tree.node_count().to_string()),
         ("zk_watch_count", core.watches.count().to_string()),
-        ("zk_approximate_data_size", core.state.tree.approximate_data_size().to_string()),
+        (
+            "zk_approximate_data_size",
+            core.state.tree.approximate_data_size().to_string(),
+        ),
         ("zk_open_file_descriptor_count", open_fds.to_string()),
         ("zk_max_file_descriptor_count", max_fds.to_string()),
         ("zk_global_sessions", core.session_count().to_string()),
@@ -202,7 +215,9 @@ fn mntr(core: &Core) -> String {
 }
 
 fn fd_counts() -> (u64, u64) {
-    let open = std::fs::read_dir("/proc/self/fd").map(|d| d.count() as u64).unwrap_or(0);
+    let open = std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count() as u64)
+        .unwrap_or(0);
     let max = std::fs::read_to_string("/proc/self/limits")
         .ok()
         .and_then(|s| {
@@ -233,7 +248,9 @@ fn conf(core: &Core) -> String {
 
 fn envi() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
+    let cwd = std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     format!(
         "Environment:\nzookeeper.version={}\nhost.name={}\nos.name={}\nos.arch={}\nuser.name={}\nuser.dir={}\n",
         version(),
@@ -246,7 +263,10 @@ fn envi() -> String {
 }
 
 fn dump(core: &Core) -> String {
-    let mut out = format!("SessionTracker dump:\nGlobal Sessions({}):\n", core.state.sessions.len());
+    let mut out = format!(
+        "SessionTracker dump:\nGlobal Sessions({}):\n",
+        core.state.sessions.len()
+    );
     let mut sessions: Vec<_> = core.state.sessions.iter().collect();
     sessions.sort_by_key(|(id, _)| **id);
     for (id, s) in sessions {
@@ -254,7 +274,11 @@ fn dump(core: &Core) -> String {
     }
     let mut eph: Vec<_> = core.state.tree.ephemerals_by_session().collect();
     eph.sort_by_key(|(id, _)| *id);
-    let _ = writeln!(out, "ephemeral nodes dump:\nSessions with Ephemerals ({}):", eph.len());
+    let _ = writeln!(
+        out,
+        "ephemeral nodes dump:\nSessions with Ephemerals ({}):",
+        eph.len()
+    );
     for (id, paths) in eph {
         let _ = writeln!(out, "0x{id:x}:");
         for p in paths {

@@ -14,16 +14,16 @@
 //! - [`server`]: listener, connections, and the request pipeline.
 
 pub mod acl;
+pub mod config;
+pub mod four_letter;
+pub mod persist;
 pub mod proto;
+pub mod server;
+pub mod session;
 pub mod state;
 pub mod tree;
 pub mod txn;
-pub mod session;
 pub mod watch;
-pub mod config;
-pub mod persist;
-pub mod four_letter;
-pub mod server;
 
 pub use config::KeeperConfig;
 pub use server::KeeperServer;

@@ -23,11 +23,19 @@ pub struct SessionEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpResult {
     /// `opcode` decides the answer's shape (path only, or path and stat).
-    Created { path: String, stat: Stat, opcode: i32 },
+    Created {
+        path: String,
+        stat: Stat,
+        opcode: i32,
+    },
     Deleted,
-    DataSet { stat: Stat },
+    DataSet {
+        stat: Stat,
+    },
     Checked,
-    AclSet { stat: Stat },
+    AclSet {
+        stat: Stat,
+    },
     /// Inside a failed multi: 0 for ops before the failure, the error, then
     /// RuntimeInconsistency.
     Error(i32),
@@ -68,7 +76,11 @@ impl KeeperState {
                 None
             }
             TxnKind::CloseSession => {
-                let paths: Vec<String> = self.tree.ephemerals_of(txn.session).map(str::to_owned).collect();
+                let paths: Vec<String> = self
+                    .tree
+                    .ephemerals_of(txn.session)
+                    .map(str::to_owned)
+                    .collect();
                 for p in paths {
                     self.tree.delete(&p, txn.zxid);
                     push_delete_events(&mut events, &p);
@@ -78,7 +90,10 @@ impl KeeperState {
             }
             TxnKind::Write { auth, op } => {
                 let mut undos = Vec::new();
-                Some(self.apply_op(txn, auth, op, &mut undos, &mut events).map(|r| vec![r]))
+                Some(
+                    self.apply_op(txn, auth, op, &mut undos, &mut events)
+                        .map(|r| vec![r]),
+                )
             }
             TxnKind::Multi { auth, ops } => Some(Ok(self.apply_multi(txn, auth, ops, &mut events))),
             TxnKind::SetAcl {
@@ -86,7 +101,10 @@ impl KeeperState {
                 path,
                 acl,
                 version,
-            } => Some(self.set_acl(txn, auth, path, acl, *version).map(|stat| vec![OpResult::AclSet { stat }])),
+            } => Some(
+                self.set_acl(txn, auth, path, acl, *version)
+                    .map(|stat| vec![OpResult::AclSet { stat }]),
+            ),
             TxnKind::Reap { path } => {
                 if self.reapable(path, txn.time) {
                     self.tree.delete(path, txn.zxid);
@@ -113,7 +131,13 @@ impl KeeperState {
         node.ttl().is_some_and(|ttl| now - node.mtime > ttl)
     }
 
-    fn apply_multi(&mut self, txn: &Txn, auth: &[Id], ops: &[WriteOp], events: &mut Vec<(EventType, String)>) -> Vec<OpResult> {
+    fn apply_multi(
+        &mut self,
+        txn: &Txn,
+        auth: &[Id],
+        ops: &[WriteOp],
+        events: &mut Vec<(EventType, String)>,
+    ) -> Vec<OpResult> {
         let mut undos = Vec::new();
         let mut local_events = Vec::new();
         let mut results = Vec::with_capacity(ops.len());
@@ -124,7 +148,10 @@ impl KeeperState {
                     self.tree.rollback(undos);
                     let mut failed = vec![OpResult::Error(ErrorCode::Ok.code()); i];
                     failed.push(OpResult::Error(code.code()));
-                    failed.resize(ops.len(), OpResult::Error(ErrorCode::RuntimeInconsistency.code()));
+                    failed.resize(
+                        ops.len(),
+                        OpResult::Error(ErrorCode::RuntimeInconsistency.code()),
+                    );
                     return failed;
                 }
             }
@@ -145,8 +172,15 @@ impl KeeperState {
             WriteOp::Create { opcode, op } => {
                 let created = self.create(txn, auth, *opcode, op, undos)?;
                 events.push((EventType::NodeCreated, created.clone()));
-                events.push((EventType::NodeChildrenChanged, path::split(&created).0.to_owned()));
-                let stat = self.tree.get(&created).map(|n| n.stat()).unwrap_or_default();
+                events.push((
+                    EventType::NodeChildrenChanged,
+                    path::split(&created).0.to_owned(),
+                ));
+                let stat = self
+                    .tree
+                    .get(&created)
+                    .map(|n| n.stat())
+                    .unwrap_or_default();
                 Ok(OpResult::Created {
                     path: created,
                     stat,
@@ -171,7 +205,11 @@ impl KeeperState {
                 push_delete_events(events, p);
                 Ok(OpResult::Deleted)
             }
-            WriteOp::SetData { path: p, data, version } => {
+            WriteOp::SetData {
+                path: p,
+                data,
+                version,
+            } => {
                 valid_path(p)?;
                 let node = self.tree.get(p).ok_or(ErrorCode::NoNode)?;
                 acl::check(&node.acl, perms::WRITE, auth)?;
@@ -197,7 +235,14 @@ impl KeeperState {
     }
 
     /// Creates a node following ZooKeeper's order of checks; returns the final path.
-    fn create(&mut self, txn: &Txn, auth: &[Id], opcode: i32, req: &CreateOp, undos: &mut Vec<Undo>) -> Result<String, ErrorCode> {
+    fn create(
+        &mut self,
+        txn: &Txn,
+        auth: &[Id],
+        opcode: i32,
+        req: &CreateOp,
+        undos: &mut Vec<Undo>,
+    ) -> Result<String, ErrorCode> {
         let mode = CreateMode::from_flags(req.flags).ok_or(ErrorCode::BadArguments)?;
         if (opcode == op::CREATE_TTL) != mode.is_ttl() {
             return Err(ErrorCode::BadArguments);
@@ -231,7 +276,9 @@ impl KeeperState {
         let owner = match mode {
             CreateMode::Ephemeral | CreateMode::EphemeralSequential => txn.session,
             CreateMode::Container => CONTAINER_OWNER,
-            CreateMode::PersistentWithTtl | CreateMode::PersistentSequentialWithTtl => TTL_OWNER_MASK | req.ttl,
+            CreateMode::PersistentWithTtl | CreateMode::PersistentSequentialWithTtl => {
+                TTL_OWNER_MASK | req.ttl
+            }
             _ => 0,
         };
         let acl = self.share_acl(&parent_path, acl);
@@ -248,7 +295,14 @@ impl KeeperState {
         }
     }
 
-    fn set_acl(&mut self, txn: &Txn, auth: &[Id], p: &str, acl: &[Acl], version: i32) -> Result<Stat, ErrorCode> {
+    fn set_acl(
+        &mut self,
+        txn: &Txn,
+        auth: &[Id],
+        p: &str,
+        acl: &[Acl],
+        version: i32,
+    ) -> Result<Stat, ErrorCode> {
         valid_path(p)?;
         let fixed = acl::fixup(acl, auth)?;
         let node = self.tree.get(p).ok_or(ErrorCode::NoNode)?;
@@ -297,7 +351,11 @@ mod tests {
 
     fn create(p: &str, flags: i32) -> WriteOp {
         WriteOp::Create {
-            opcode: if flags == 4 { op::CREATE_CONTAINER } else { op::CREATE2 },
+            opcode: if flags == 4 {
+                op::CREATE_CONTAINER
+            } else {
+                op::CREATE2
+            },
             op: CreateOp {
                 path: p.into(),
                 data: Some(Bytes::from_static(b"data")),
@@ -330,15 +388,9 @@ mod tests {
             })
         }
         fn write(&mut self, op: WriteOp) -> Result<Vec<OpResult>, ErrorCode> {
-            self.run(
-                1,
-                TxnKind::Write {
-                    auth: vec![],
-                    op,
-                },
-            )
-            .outcome
-            .unwrap()
+            self.run(1, TxnKind::Write { auth: vec![], op })
+                .outcome
+                .unwrap()
         }
     }
 
@@ -352,14 +404,24 @@ mod tests {
                 op: create("/a", 0),
             },
         );
-        let Ok(results) = applied.outcome.unwrap() else { panic!() };
-        let OpResult::Created { path, stat, .. } = &results[0] else { panic!() };
+        let Ok(results) = applied.outcome.unwrap() else {
+            panic!()
+        };
+        let OpResult::Created { path, stat, .. } = &results[0] else {
+            panic!()
+        };
         assert_eq!(path, "/a");
-        assert_eq!((stat.czxid, stat.mzxid, stat.pzxid, stat.ctime), (1, 1, 1, 1001));
+        assert_eq!(
+            (stat.czxid, stat.mzxid, stat.pzxid, stat.ctime),
+            (1, 1, 1, 1001)
+        );
         assert_eq!(stat.data_length, 4);
         assert_eq!(
             applied.events,
-            vec![(EventType::NodeCreated, "/a".into()), (EventType::NodeChildrenChanged, "/".into())]
+            vec![
+                (EventType::NodeCreated, "/a".into()),
+                (EventType::NodeChildrenChanged, "/".into())
+            ]
         );
         assert_eq!(h.write(create("/a", 0)), Err(ErrorCode::NodeExists));
         assert_eq!(h.write(create("/x/y", 0)), Err(ErrorCode::NoNode));
@@ -406,7 +468,11 @@ mod tests {
         assert!(applied.events.is_empty());
         assert_eq!(
             applied.outcome.unwrap().unwrap(),
-            vec![OpResult::Error(0), OpResult::Error(-103), OpResult::Error(-2)]
+            vec![
+                OpResult::Error(0),
+                OpResult::Error(-103),
+                OpResult::Error(-2)
+            ]
         );
         assert!(h.state.tree.get("/m/a").is_none());
         assert_eq!(h.state.tree.get("/m").unwrap().cversion, 0);
@@ -429,7 +495,10 @@ mod tests {
                 op: create("/e", 1),
             },
         );
-        assert_eq!(h.write(create("/e/child", 0)), Err(ErrorCode::NoChildrenForEphemerals));
+        assert_eq!(
+            h.write(create("/e/child", 0)),
+            Err(ErrorCode::NoChildrenForEphemerals)
+        );
         let applied = h.run(9, TxnKind::CloseSession);
         assert!(h.state.tree.get("/e").is_none());
         assert!(h.state.sessions.is_empty());

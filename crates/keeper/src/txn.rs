@@ -22,14 +22,30 @@ pub struct Txn {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TxnKind {
-    CreateSession { timeout_ms: i32, passwd: [u8; 16] },
+    CreateSession {
+        timeout_ms: i32,
+        passwd: [u8; 16],
+    },
     CloseSession,
     /// A single create/delete/setData/check. `auth` is the session's identities.
-    Write { auth: Vec<Id>, op: WriteOp },
-    Multi { auth: Vec<Id>, ops: Vec<WriteOp> },
-    SetAcl { auth: Vec<Id>, path: String, acl: Vec<Acl>, version: i32 },
+    Write {
+        auth: Vec<Id>,
+        op: WriteOp,
+    },
+    Multi {
+        auth: Vec<Id>,
+        ops: Vec<WriteOp>,
+    },
+    SetAcl {
+        auth: Vec<Id>,
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
     /// Reaper: delete `path` if it is still an empty used container or an expired TTL node.
-    Reap { path: String },
+    Reap {
+        path: String,
+    },
 }
 
 const KIND_CREATE_SESSION: i32 = 1;
@@ -102,7 +118,9 @@ impl Txn {
             KIND_CREATE_SESSION => {
                 let timeout_ms = r.i32()?;
                 let raw = r.buffer()?;
-                let passwd: [u8; 16] = raw.try_into().map_err(|_| DecodeError::BadLength(raw.len() as i32))?;
+                let passwd: [u8; 16] = raw
+                    .try_into()
+                    .map_err(|_| DecodeError::BadLength(raw.len() as i32))?;
                 TxnKind::CreateSession { timeout_ms, passwd }
             }
             KIND_CLOSE_SESSION => TxnKind::CloseSession,

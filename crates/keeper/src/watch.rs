@@ -76,7 +76,10 @@ impl WatchRegistry {
             .entry(p.to_owned())
             .or_default()
             .insert(conn);
-        self.by_conn.entry(conn).or_default().insert((kind, p.to_owned()));
+        self.by_conn
+            .entry(conn)
+            .or_default()
+            .insert((kind, p.to_owned()));
     }
 
     pub fn contains(&self, conn: ConnId, p: &str, ty: WatcherType) -> bool {
@@ -155,11 +158,19 @@ impl WatchRegistry {
                 }
             }
         }
-        if let Some(conns) = self.by_kind.get(&WatchKind::Persistent).and_then(|m| m.get(p)) {
+        if let Some(conns) = self
+            .by_kind
+            .get(&WatchKind::Persistent)
+            .and_then(|m| m.get(p))
+        {
             out.extend(conns.iter().copied());
         }
         if event != EventType::NodeChildrenChanged {
-            if let Some(rec) = self.by_kind.get(&WatchKind::PersistentRecursive).filter(|m| !m.is_empty()) {
+            if let Some(rec) = self
+                .by_kind
+                .get(&WatchKind::PersistentRecursive)
+                .filter(|m| !m.is_empty())
+            {
                 for at in std::iter::once(p).chain(path::ancestors(p)) {
                     if let Some(conns) = rec.get(at) {
                         out.extend(conns.iter().copied());
@@ -239,7 +250,10 @@ mod tests {
         assert_eq!(w.trigger(EventType::NodeCreated, "/a/b/c"), vec![2]);
         assert_eq!(w.trigger(EventType::NodeDataChanged, "/a"), vec![1, 2]);
         assert_eq!(w.count(), 2);
-        assert_eq!(w.remove(2, "/a", WatcherType::Any), vec![WatchKind::PersistentRecursive]);
+        assert_eq!(
+            w.remove(2, "/a", WatcherType::Any),
+            vec![WatchKind::PersistentRecursive]
+        );
         w.remove_conn(1);
         assert_eq!(w.count(), 0);
         assert!(w.trigger(EventType::NodeDataChanged, "/a").is_empty());

@@ -12,7 +12,9 @@ use clap::{Args, Subcommand};
 use keeper::{KeeperConfig, KeeperServer};
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  rill keeper --config conf/zoo.cfg\n  rill keeper status --config conf/zoo.cfg")]
+#[command(
+    after_help = "Examples:\n  rill keeper --config conf/zoo.cfg\n  rill keeper status --config conf/zoo.cfg"
+)]
 pub struct KeeperArgs {
     #[command(subcommand)]
     action: Option<KeeperAction>,
@@ -34,7 +36,8 @@ pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<KeeperConfig> {
     match path {
         None => Ok(KeeperConfig::with_data_dir("rill-data/keeper")),
         Some(path) => {
-            let (cfg, warnings) = KeeperConfig::load(path).with_context(|| format!("in {}", path.display()))?;
+            let (cfg, warnings) =
+                KeeperConfig::load(path).with_context(|| format!("in {}", path.display()))?;
             for w in warnings {
                 tracing::warn!("{}: {w}", path.display());
             }
@@ -64,7 +67,9 @@ fn serve(config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
             cfg.servers.len()
         );
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let server = KeeperServer::bind(cfg.clone()).await?;
         tracing::info!(
@@ -93,7 +98,11 @@ fn status(config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
     if let Some(path) = config {
         eprintln!("Using config: {}", path.display());
     }
-    eprintln!("Client port found: {}. Client address: {}.", addr.port(), addr.ip());
+    eprintln!(
+        "Client port found: {}. Client address: {}.",
+        addr.port(),
+        addr.ip()
+    );
     let answer = (|| -> std::io::Result<String> {
         let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -102,7 +111,11 @@ fn status(config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
         stream.read_to_string(&mut out)?;
         Ok(out)
     })();
-    match answer.ok().and_then(|a| a.lines().find(|l| l.starts_with("Mode:")).map(str::to_owned)) {
+    match answer.ok().and_then(|a| {
+        a.lines()
+            .find(|l| l.starts_with("Mode:"))
+            .map(str::to_owned)
+    }) {
         Some(mode) => {
             println!("{mode}");
             Ok(ExitCode::SUCCESS)

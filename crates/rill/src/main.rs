@@ -10,7 +10,11 @@ mod zk_cli;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "rill", version, about = "Kafka- and ZooKeeper-compatible streaming platform")]
+#[command(
+    name = "rill",
+    version,
+    about = "Kafka- and ZooKeeper-compatible streaming platform"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -19,7 +19,8 @@ async fn connect(k: &Keeper) -> zk::Client {
         .expect("connect to rill keeper")
 }
 
-const PERSISTENT: zk::CreateOptions<'static> = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+const PERSISTENT: zk::CreateOptions<'static> =
+    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
 
 #[tokio::test]
 async fn create2_returns_the_stat_zookeeper_computes() {
@@ -62,10 +63,19 @@ async fn multi_applies_all_or_nothing() {
     bad.add_delete("/m/a", Some(7)).unwrap();
     let err = bad.commit().await.unwrap_err();
     assert!(
-        matches!(err, zk::MultiWriteError::OperationFailed { index: 1, source: zk::Error::BadVersion }),
+        matches!(
+            err,
+            zk::MultiWriteError::OperationFailed {
+                index: 1,
+                source: zk::Error::BadVersion
+            }
+        ),
         "{err:?}"
     );
-    assert!(client.check_stat("/m/b").await.unwrap().is_none(), "failed multi must not apply");
+    assert!(
+        client.check_stat("/m/b").await.unwrap().is_none(),
+        "failed multi must not apply"
+    );
 }
 
 #[tokio::test]
@@ -73,7 +83,10 @@ async fn persistent_recursive_watch_sees_descendants() {
     let k = keeper();
     let client = connect(&k).await;
     client.create("/w", b"", &PERSISTENT).await.unwrap();
-    let mut watcher = client.watch("/w", zk::AddWatchMode::PersistentRecursive).await.unwrap();
+    let mut watcher = client
+        .watch("/w", zk::AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
 
     client.create("/w/a", b"", &PERSISTENT).await.unwrap();
     client.create("/w/a/b", b"", &PERSISTENT).await.unwrap();
@@ -82,7 +95,9 @@ async fn persistent_recursive_watch_sees_descendants() {
 
     let mut seen = Vec::new();
     for _ in 0..4 {
-        let ev = tokio::time::timeout(Duration::from_secs(5), watcher.changed()).await.expect("event");
+        let ev = tokio::time::timeout(Duration::from_secs(5), watcher.changed())
+            .await
+            .expect("event");
         seen.push((ev.event_type, ev.path));
     }
     assert_eq!(

@@ -69,7 +69,9 @@ impl LogWriter {
         let end = self.pos + framed.len() as u64;
         if end > self.allocated {
             self.allocated = end + PREALLOC;
-            self.file.set_len(self.allocated).map_err(io_err(&self.path))?;
+            self.file
+                .set_len(self.allocated)
+                .map_err(io_err(&self.path))?;
         }
         self.file.write_all(framed).map_err(io_err(&self.path))?;
         self.pos = end;
@@ -100,7 +102,9 @@ impl LogWriter {
 }
 
 pub(super) fn sync_dir(dir: &Path) -> Result<(), PersistError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
 }
 
 /// How reading a log file ended.
@@ -156,7 +160,10 @@ pub fn read_records(path: &Path, mut f: impl FnMut(Txn)) -> Result<ReadOutcome, 
 
 /// Cuts a log file at `offset` (a torn tail).
 pub fn truncate(path: &Path, offset: u64) -> Result<(), PersistError> {
-    let file = OpenOptions::new().write(true).open(path).map_err(io_err(path))?;
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io_err(path))?;
     let offset = offset.max(HEADER_LEN);
     file.set_len(offset).map_err(io_err(path))?;
     let mut file = file;

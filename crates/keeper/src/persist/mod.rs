@@ -2,8 +2,8 @@
 //!
 //! # On disk
 //! Both live under `version-2/` like ZooKeeper's files (the formats are ours):
-//! - `<dataLogDir>/version-2/log.<first zxid, hex>`: header `RLOG` + u32 version
-//!   + i64 first zxid, then records `[crc32c u32][len u32][txn]`, where the CRC
+//! - `<dataLogDir>/version-2/log.<first zxid, hex>`: header `RLOG`, u32 version,
+//!   i64 first zxid; then records `[crc32c u32][len u32][txn]`, where the CRC
 //!   covers the length and the encoded [`crate::txn::Txn`]. Files are extended
 //!   in 64 MiB steps, so a zero length marks the end of the written part.
 //! - `<dataDir>/version-2/snapshot.<zxid, hex>`: see [`snapshot`].

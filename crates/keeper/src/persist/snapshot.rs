@@ -79,8 +79,12 @@ pub fn decode(bytes: &[u8]) -> Result<KeeperState, String> {
             let id = r.i64()?;
             let timeout_ms = r.i32()?;
             let raw = r.buffer()?;
-            let passwd: [u8; 16] = raw.try_into().map_err(|_| DecodeError::BadLength(raw.len() as i32))?;
-            state.sessions.insert(id, SessionEntry { timeout_ms, passwd });
+            let passwd: [u8; 16] = raw
+                .try_into()
+                .map_err(|_| DecodeError::BadLength(raw.len() as i32))?;
+            state
+                .sessions
+                .insert(id, SessionEntry { timeout_ms, passwd });
         }
         let count = r.i32()?.max(0) as usize;
         let mut nodes = Vec::with_capacity(count.min(r.remaining() / 60 + 1));
@@ -166,7 +170,11 @@ mod tests {
                 kind: TxnKind::Write {
                     auth: vec![],
                     op: WriteOp::Create {
-                        opcode: if flags == 4 { op::CREATE_CONTAINER } else { op::CREATE },
+                        opcode: if flags == 4 {
+                            op::CREATE_CONTAINER
+                        } else {
+                            op::CREATE
+                        },
                         op: CreateOp {
                             path: p.into(),
                             data: Some(Bytes::from_static(b"xyz")),

@@ -165,13 +165,18 @@ impl CreateMode {
     pub fn is_sequential(self) -> bool {
         matches!(
             self,
-            Self::PersistentSequential | Self::EphemeralSequential | Self::PersistentSequentialWithTtl
+            Self::PersistentSequential
+                | Self::EphemeralSequential
+                | Self::PersistentSequentialWithTtl
         )
     }
     pub fn is_ephemeral(self) -> bool {
         matches!(self, Self::Ephemeral | Self::EphemeralSequential)
     }
     pub fn is_ttl(self) -> bool {
-        matches!(self, Self::PersistentWithTtl | Self::PersistentSequentialWithTtl)
+        matches!(
+            self,
+            Self::PersistentWithTtl | Self::PersistentSequentialWithTtl
+        )
     }
 }

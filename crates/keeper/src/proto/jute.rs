@@ -78,7 +78,8 @@ impl<'a> Reader<'a> {
         if len < 0 {
             return Ok(None);
         }
-        self.take(len as usize).map(|b| Some(Bytes::copy_from_slice(b)))
+        self.take(len as usize)
+            .map(|b| Some(Bytes::copy_from_slice(b)))
     }
 
     /// A `ustring`; null reads as the empty string.

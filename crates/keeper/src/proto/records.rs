@@ -193,10 +193,23 @@ pub struct CreateOp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOp {
     /// `opcode` says which response shape the client expects.
-    Create { opcode: i32, op: CreateOp },
-    Delete { path: String, version: i32 },
-    SetData { path: String, data: Option<Bytes>, version: i32 },
-    Check { path: String, version: i32 },
+    Create {
+        opcode: i32,
+        op: CreateOp,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    SetData {
+        path: String,
+        data: Option<Bytes>,
+        version: i32,
+    },
+    Check {
+        path: String,
+        version: i32,
+    },
 }
 
 /// One read inside a multiRead.
@@ -223,22 +236,56 @@ pub enum Request {
     Write(WriteOp),
     Multi(Vec<WriteOp>),
     MultiRead(Vec<ReadOp>),
-    Exists { path: String, watch: bool },
-    GetData { path: String, watch: bool },
-    GetAcl { path: String },
-    SetAcl { path: String, acl: Vec<Acl>, version: i32 },
-    GetChildren { path: String, watch: bool, with_stat: bool },
-    Sync { path: String },
+    Exists {
+        path: String,
+        watch: bool,
+    },
+    GetData {
+        path: String,
+        watch: bool,
+    },
+    GetAcl {
+        path: String,
+    },
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
+    GetChildren {
+        path: String,
+        watch: bool,
+        with_stat: bool,
+    },
+    Sync {
+        path: String,
+    },
     Ping,
     Reconfig,
-    CheckWatches { path: String, kind: i32 },
-    RemoveWatches { path: String, kind: i32 },
-    Auth { scheme: String, auth: Vec<u8> },
+    CheckWatches {
+        path: String,
+        kind: i32,
+    },
+    RemoveWatches {
+        path: String,
+        kind: i32,
+    },
+    Auth {
+        scheme: String,
+        auth: Vec<u8>,
+    },
     SetWatches(SetWatches),
     Sasl,
-    GetEphemerals { prefix: String },
-    GetAllChildrenNumber { path: String },
-    AddWatch { path: String, mode: i32 },
+    GetEphemerals {
+        prefix: String,
+    },
+    GetAllChildrenNumber {
+        path: String,
+    },
+    AddWatch {
+        path: String,
+        mode: i32,
+    },
     WhoAmI,
     CloseSession,
 }
@@ -258,8 +305,13 @@ impl Request {
         let mut r = Reader::new(body);
         let r = &mut r;
         Ok(match opcode {
-            op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL | op::DELETE
-            | op::SET_DATA | op::CHECK => Request::Write(decode_write(opcode, r)?),
+            op::CREATE
+            | op::CREATE2
+            | op::CREATE_CONTAINER
+            | op::CREATE_TTL
+            | op::DELETE
+            | op::SET_DATA
+            | op::CHECK => Request::Write(decode_write(opcode, r)?),
             op::MULTI => Request::Multi(decode_multi(r, |t, r| Ok(Some(decode_write(t, r)?)))?),
             op::MULTI_READ => Request::MultiRead(decode_multi(r, |t, r| {
                 Ok(Some(match t {
@@ -333,7 +385,9 @@ impl Request {
                 Request::SetWatches(sw)
             }
             op::SASL => Request::Sasl,
-            op::GET_EPHEMERALS => Request::GetEphemerals { prefix: r.string()? },
+            op::GET_EPHEMERALS => Request::GetEphemerals {
+                prefix: r.string()?,
+            },
             op::GET_ALL_CHILDREN_NUMBER => Request::GetAllChildrenNumber { path: r.string()? },
             op::ADD_WATCH => Request::AddWatch {
                 path: r.string()?,
@@ -361,7 +415,11 @@ fn decode_write(opcode: i32, r: &mut Reader) -> Result<WriteOp, DecodeError> {
             let data = r.opt_bytes()?;
             let acl = decode_acls(r)?;
             let flags = r.i32()?;
-            let ttl = if opcode == op::CREATE_TTL { r.i64()? } else { -1 };
+            let ttl = if opcode == op::CREATE_TTL {
+                r.i64()?
+            } else {
+                -1
+            };
             WriteOp::Create {
                 opcode,
                 op: CreateOp {
@@ -409,8 +467,15 @@ fn decode_multi<T>(
             return Ok(out);
         }
         match kind {
-            op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL | op::DELETE
-            | op::SET_DATA | op::CHECK | op::GET_CHILDREN | op::GET_DATA => {
+            op::CREATE
+            | op::CREATE2
+            | op::CREATE_CONTAINER
+            | op::CREATE_TTL
+            | op::DELETE
+            | op::SET_DATA
+            | op::CHECK
+            | op::GET_CHILDREN
+            | op::GET_DATA => {
                 if let Some(v) = item(kind, r)? {
                     out.push(v);
                 }

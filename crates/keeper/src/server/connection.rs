@@ -29,7 +29,13 @@ enum ConnError {
     Io(#[from] std::io::Error),
 }
 
-pub async fn serve(stream: TcpStream, addr: SocketAddr, conn: ConnId, core: mpsc::Sender<CoreMsg>, max_buffer: u32) {
+pub async fn serve(
+    stream: TcpStream,
+    addr: SocketAddr,
+    conn: ConnId,
+    core: mpsc::Sender<CoreMsg>,
+    max_buffer: u32,
+) {
     let _ = stream.set_nodelay(true);
     let (mut reader, writer) = stream.into_split();
     let (out_tx, out_rx) = mpsc::unbounded_channel();

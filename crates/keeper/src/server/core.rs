@@ -21,7 +21,9 @@ use crate::acl;
 use crate::config::KeeperConfig;
 use crate::persist;
 use crate::proto::codes::xid;
-use crate::proto::{op, ConnectRequest, ConnectResponse, ErrorCode, EventType, JuteWrite, Request, SetWatches};
+use crate::proto::{
+    op, ConnectRequest, ConnectResponse, ErrorCode, EventType, JuteWrite, Request, SetWatches,
+};
 use crate::session::{negotiate_timeout, SessionIdGen, SessionTracker};
 use crate::state::{KeeperState, OpResult};
 use crate::tree::path;
@@ -75,8 +77,17 @@ pub type LogDone = Result<(), String>;
 /// Who waits for a transaction's outcome.
 enum Origin {
     None,
-    Connect { conn: ConnId, timeout_ms: i32, read_only: Option<bool> },
-    Request { conn: ConnId, xid: i32, opcode: i32, received: Instant },
+    Connect {
+        conn: ConnId,
+        timeout_ms: i32,
+        read_only: Option<bool>,
+    },
+    Request {
+        conn: ConnId,
+        xid: i32,
+        opcode: i32,
+        received: Instant,
+    },
 }
 
 struct Pending {
@@ -123,7 +134,11 @@ fn wall_ms() -> i64 {
 }
 
 impl Core {
-    pub fn new(cfg: KeeperConfig, state: KeeperState, log_tx: std::sync::mpsc::Sender<LogCmd>) -> Self {
+    pub fn new(
+        cfg: KeeperConfig,
+        state: KeeperState,
+        log_tx: std::sync::mpsc::Sender<LogCmd>,
+    ) -> Self {
         let started = Instant::now();
         let mut tracker = SessionTracker::new();
         // Sessions survive a restart until they time out, as in ZooKeeper.
@@ -158,7 +173,12 @@ impl Core {
 
     pub fn handle(&mut self, msg: CoreMsg) {
         match msg {
-            CoreMsg::Connect { conn, addr, req, out } => self.on_connect(conn, addr, req, out),
+            CoreMsg::Connect {
+                conn,
+                addr,
+                req,
+                out,
+            } => self.on_connect(conn, addr, req, out),
             CoreMsg::Request {
                 conn,
                 xid,
@@ -233,7 +253,10 @@ impl Core {
             .is_some_and(|s| s.passwd[..] == req.passwd[..])
             && !self.closing.contains(&req.session_id);
         if !valid {
-            tracing::info!("invalid session {:#x} from {addr}: expired or wrong password", req.session_id);
+            tracing::info!(
+                "invalid session {:#x} from {addr}: expired or wrong password",
+                req.session_id
+            );
             let resp = ConnectResponse {
                 protocol_version: 0,
                 timeout_ms: 0,
@@ -255,7 +278,14 @@ impl Core {
         self.send_connect_response(conn, session, timeout_ms, passwd, read_only);
     }
 
-    fn send_connect_response(&mut self, conn: ConnId, session: i64, timeout_ms: i32, passwd: Vec<u8>, read_only: Option<bool>) {
+    fn send_connect_response(
+        &mut self,
+        conn: ConnId,
+        session: i64,
+        timeout_ms: i32,
+        passwd: Vec<u8>,
+        read_only: Option<bool>,
+    ) {
         let resp = ConnectResponse {
             protocol_version: 0,
             timeout_ms,
@@ -310,10 +340,19 @@ impl Core {
 
     // ---- requests ----
 
-    fn on_request(&mut self, conn: ConnId, xid: i32, opcode: i32, req: Result<Request, ErrorCode>, received: Instant) {
+    fn on_request(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        opcode: i32,
+        req: Result<Request, ErrorCode>,
+        received: Instant,
+    ) {
         self.stats.packets_received += 1;
         let now = self.now();
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         c.stats.received += 1;
         if c.session != 0 {
             self.tracker.touch(c.session, now);
@@ -325,7 +364,14 @@ impl Core {
         self.dispatch(conn, xid, opcode, req, received);
     }
 
-    fn dispatch(&mut self, conn: ConnId, xid: i32, opcode: i32, req: Result<Request, ErrorCode>, received: Instant) {
+    fn dispatch(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        opcode: i32,
+        req: Result<Request, ErrorCode>,
+        received: Instant,
+    ) {
         let req = match req {
             Ok(req) => req,
             Err(code) => {
@@ -341,7 +387,9 @@ impl Core {
                 return;
             }
         };
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         let session = c.session;
         let auth = c.auth.clone();
         let kind = match req {
@@ -377,7 +425,9 @@ impl Core {
 
     fn read(&mut self, conn: ConnId, xid: i32, opcode: i32, req: Request) {
         let zxid = self.state.last_zxid;
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         c.stats.last_op = opcode;
         let mut ctx = ReadCtx {
             state: &self.state,
@@ -390,7 +440,11 @@ impl Core {
             Request::Ping => (xid::PING, Ok(Vec::new())),
             Request::Exists { path, watch } => (xid, ctx.exists(&path, watch)),
             Request::GetData { path, watch } => (xid, ctx.get_data(&path, watch)),
-            Request::GetChildren { path, watch, with_stat } => (xid, ctx.get_children(&path, watch, with_stat)),
+            Request::GetChildren {
+                path,
+                watch,
+                with_stat,
+            } => (xid, ctx.get_children(&path, watch, with_stat)),
             Request::GetAcl { path } => (xid, ctx.get_acl(&path)),
             Request::GetAllChildrenNumber { path } => (xid, ctx.all_children_number(&path)),
             Request::GetEphemerals { prefix } => (xid, ctx.ephemerals(&prefix)),
@@ -403,8 +457,12 @@ impl Core {
             }
             Request::Reconfig => (xid, Err(ErrorCode::ReconfigDisabled)),
             Request::Sasl => (xid, Err(ErrorCode::AuthFailed)),
-            Request::CheckWatches { path, kind } => (xid, self.check_watches(conn, &path, kind, false)),
-            Request::RemoveWatches { path, kind } => (xid, self.check_watches(conn, &path, kind, true)),
+            Request::CheckWatches { path, kind } => {
+                (xid, self.check_watches(conn, &path, kind, false))
+            }
+            Request::RemoveWatches { path, kind } => {
+                (xid, self.check_watches(conn, &path, kind, true))
+            }
             Request::AddWatch { path, mode } => (xid, self.add_watch(conn, &path, mode)),
             Request::Auth { scheme, auth } => {
                 self.authenticate(conn, xid, &scheme, &auth);
@@ -414,7 +472,10 @@ impl Core {
                 self.set_watches(conn, &sw);
                 (xid::SET_WATCHES, Ok(Vec::new()))
             }
-            Request::Write(_) | Request::Multi(_) | Request::SetAcl { .. } | Request::CloseSession => {
+            Request::Write(_)
+            | Request::Multi(_)
+            | Request::SetAcl { .. }
+            | Request::CloseSession => {
                 unreachable!("writes are dispatched to the log")
             }
         };
@@ -425,7 +486,13 @@ impl Core {
         self.send(conn, frame::reply(reply_xid, zxid, err, &body));
     }
 
-    fn check_watches(&mut self, conn: ConnId, p: &str, kind: i32, remove: bool) -> Result<Vec<u8>, ErrorCode> {
+    fn check_watches(
+        &mut self,
+        conn: ConnId,
+        p: &str,
+        kind: i32,
+        remove: bool,
+    ) -> Result<Vec<u8>, ErrorCode> {
         path::validate(p, false).map_err(|_| ErrorCode::BadArguments)?;
         let ty = WatcherType::from_i32(kind).ok_or(ErrorCode::MarshallingError)?;
         let found = if remove {
@@ -454,7 +521,9 @@ impl Core {
 
     fn authenticate(&mut self, conn: ConnId, xid: i32, scheme: &str, auth: &[u8]) {
         let result = acl::authenticate(scheme, auth, self.cfg.super_digest.as_deref());
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         match result {
             Ok(ids) => {
                 for id in ids {
@@ -465,7 +534,10 @@ impl Core {
                 self.send(conn, frame::reply(xid, 0, 0, &[]));
             }
             Err(code) => {
-                tracing::info!("authentication failed for scheme '{scheme}' from {}", c.addr);
+                tracing::info!(
+                    "authentication failed for scheme '{scheme}' from {}",
+                    c.addr
+                );
                 self.send(conn, frame::reply(xid, 0, code.code(), &[]));
                 self.close_conn(conn);
             }
@@ -545,7 +617,9 @@ impl Core {
             tracing::error!("transaction log write failed: {e}; shutting down");
             std::process::exit(2);
         }
-        let Some(batch) = self.inflight_batch.take() else { return };
+        let Some(batch) = self.inflight_batch.take() else {
+            return;
+        };
         let count = batch.len() as u64;
         for pending in batch {
             self.apply(pending);
@@ -582,7 +656,13 @@ impl Core {
                         c.session = txn.session;
                         c.inflight = 0;
                         self.session_conn.insert(txn.session, conn);
-                        self.send_connect_response(conn, txn.session, timeout_ms, passwd.to_vec(), read_only);
+                        self.send_connect_response(
+                            conn,
+                            txn.session,
+                            timeout_ms,
+                            passwd.to_vec(),
+                            read_only,
+                        );
                         self.drain_blocked(conn);
                     }
                 }
@@ -632,8 +712,12 @@ impl Core {
     /// Runs the requests that waited behind a connection's writes.
     fn drain_blocked(&mut self, conn: ConnId) {
         loop {
-            let Some(c) = self.conns.get_mut(&conn) else { return };
-            let Some(front) = c.blocked.front() else { return };
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            let Some(front) = c.blocked.front() else {
+                return;
+            };
             if c.inflight > 0 && !is_write(&front.2) {
                 return;
             }
@@ -707,7 +791,10 @@ fn is_write(req: &Result<Request, ErrorCode>) -> bool {
 }
 
 /// Encodes a write's outcome as the client expects it for `opcode`.
-fn encode_outcome(opcode: i32, outcome: Option<Result<Vec<OpResult>, ErrorCode>>) -> (i32, Vec<u8>) {
+fn encode_outcome(
+    opcode: i32,
+    outcome: Option<Result<Vec<OpResult>, ErrorCode>>,
+) -> (i32, Vec<u8>) {
     let results = match outcome {
         None => return (0, Vec::new()),
         Some(Err(code)) => return (code.code(), Vec::new()),
@@ -728,7 +815,9 @@ fn encode_outcome(opcode: i32, outcome: Option<Result<Vec<OpResult>, ErrorCode>>
                 stat.encode(&mut body);
             }
         }
-        Some(OpResult::DataSet { stat }) | Some(OpResult::AclSet { stat }) => stat.encode(&mut body),
+        Some(OpResult::DataSet { stat }) | Some(OpResult::AclSet { stat }) => {
+            stat.encode(&mut body)
+        }
         Some(OpResult::Error(code)) => return (*code, Vec::new()),
         _ => {}
     }

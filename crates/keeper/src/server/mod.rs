@@ -63,7 +63,9 @@ impl KeeperServer {
             .name("keeper-txnlog".into())
             .spawn(move || log_writer_loop(writer, log_rx, done_tx))
             .expect("spawn log writer thread");
-        let ip = cfg.client_port_address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let ip = cfg
+            .client_port_address
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let addr = SocketAddr::new(ip, cfg.client_port);
         let listener = TcpListener::bind(addr)
             .await
@@ -79,7 +81,9 @@ impl KeeperServer {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     /// Serves until `shutdown` completes.
@@ -93,12 +97,21 @@ impl KeeperServer {
         } = self;
         let (core_tx, mut core_rx) = mpsc::channel::<CoreMsg>(8192);
         let per_ip: Arc<Mutex<HashMap<IpAddr, u32>>> = Arc::default();
-        let accept = accept_loop(listener, core_tx, per_ip, cfg.max_client_cnxns, cfg.jute_max_buffer);
+        let accept = accept_loop(
+            listener,
+            core_tx,
+            per_ip,
+            cfg.max_client_cnxns,
+            cfg.jute_max_buffer,
+        );
         let accept_task = tokio::spawn(accept);
         let mut expiry = tokio::time::interval(Duration::from_millis(100));
-        let mut reaper = tokio::time::interval(Duration::from_millis(cfg.container_check_interval_ms.max(10)));
+        let mut reaper = tokio::time::interval(Duration::from_millis(
+            cfg.container_check_interval_ms.max(10),
+        ));
         let purge_every = Duration::from_secs(3600 * cfg.purge_interval_hours.max(1) as u64);
-        let mut purge = tokio::time::interval_at(tokio::time::Instant::now() + purge_every, purge_every);
+        let mut purge =
+            tokio::time::interval_at(tokio::time::Instant::now() + purge_every, purge_every);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -159,7 +172,10 @@ async fn accept_loop(
             let mut counts = per_ip.lock().expect("per-ip lock");
             let count = counts.entry(addr.ip()).or_default();
             if max_per_ip > 0 && *count >= max_per_ip {
-                tracing::warn!("too many connections from {} - max is {max_per_ip}", addr.ip());
+                tracing::warn!(
+                    "too many connections from {} - max is {max_per_ip}",
+                    addr.ip()
+                );
                 continue;
             }
             *count += 1;

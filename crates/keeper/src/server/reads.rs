@@ -84,7 +84,9 @@ impl ReadCtx<'_> {
     pub fn all_children_number(&mut self, p: &str) -> ReadResult {
         let node = self.state.tree.get(p).ok_or(ErrorCode::NoNode)?;
         acl::check(&node.acl, perms::READ, self.auth)?;
-        Ok((self.state.tree.descendant_count(p) as i32).to_be_bytes().to_vec())
+        Ok((self.state.tree.descendant_count(p) as i32)
+            .to_be_bytes()
+            .to_vec())
     }
 
     pub fn ephemerals(&mut self, prefix: &str) -> ReadResult {
@@ -116,7 +118,9 @@ impl ReadCtx<'_> {
         let mut out = Vec::new();
         for read in ops {
             let (kind, result) = match read {
-                ReadOp::GetChildren { path } => (op::GET_CHILDREN, self.get_children(path, false, false)),
+                ReadOp::GetChildren { path } => {
+                    (op::GET_CHILDREN, self.get_children(path, false, false))
+                }
                 ReadOp::GetData { path } => (op::GET_DATA, self.get_data(path, false)),
             };
             match result {

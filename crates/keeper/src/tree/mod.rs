@@ -64,7 +64,10 @@ impl Node {
             ctime: self.ctime,
             mtime: self.mtime,
             version: self.version,
-            cversion: self.cversion.wrapping_mul(2).wrapping_sub(self.children.len() as i32),
+            cversion: self
+                .cversion
+                .wrapping_mul(2)
+                .wrapping_sub(self.children.len() as i32),
             aversion: self.aversion,
             // Clients see the owning session only; container and TTL markers read as 0.
             ephemeral_owner: self.ephemeral_session().unwrap_or(0),
@@ -109,9 +112,21 @@ pub fn open_acl() -> Vec<Acl> {
 /// What a node looked like before a change, so a failed multi can be rolled back.
 #[derive(Debug)]
 pub enum Undo {
-    Created { path: String, parent_cversion: i32, parent_pzxid: i64 },
-    Deleted { path: String, node: Node, parent_cversion: i32, parent_pzxid: i64 },
-    Replaced { path: String, node: Node },
+    Created {
+        path: String,
+        parent_cversion: i32,
+        parent_pzxid: i64,
+    },
+    Deleted {
+        path: String,
+        node: Node,
+        parent_cversion: i32,
+        parent_pzxid: i64,
+    },
+    Replaced {
+        path: String,
+        node: Node,
+    },
 }
 
 /// All znodes, keyed by full path.
@@ -224,7 +239,10 @@ impl DataTree {
     /// caller has checked both (and ACLs). Updates the parent's cversion/pzxid.
     pub fn create(&mut self, p: &str, node: Node, zxid: i64) -> Undo {
         let (parent_path, name) = path::split(p);
-        let parent = self.nodes.get_mut(parent_path).expect("caller checked parent");
+        let parent = self
+            .nodes
+            .get_mut(parent_path)
+            .expect("caller checked parent");
         let undo = Undo::Created {
             path: p.to_owned(),
             parent_cversion: parent.cversion,
@@ -247,7 +265,10 @@ impl DataTree {
         self.unindex(p, &node);
         self.data_size -= p.len() + node.data_len();
         let (parent_path, name) = path::split(p);
-        let parent = self.nodes.get_mut(parent_path).expect("parent of a node exists");
+        let parent = self
+            .nodes
+            .get_mut(parent_path)
+            .expect("parent of a node exists");
         let undo = Undo::Deleted {
             path: p.to_owned(),
             node,
@@ -361,7 +382,12 @@ impl DataTree {
             tree.data_size += p.len() + node.data_len();
             tree.nodes.insert(p.into(), node);
         }
-        let paths: Vec<Box<str>> = tree.nodes.keys().filter(|p| &***p != "/").cloned().collect();
+        let paths: Vec<Box<str>> = tree
+            .nodes
+            .keys()
+            .filter(|p| &***p != "/")
+            .cloned()
+            .collect();
         for p in paths {
             let (parent, name) = path::split(&p);
             match tree.nodes.get_mut(parent) {
@@ -401,7 +427,13 @@ mod tests {
     use super::*;
 
     fn add(tree: &mut DataTree, p: &str, owner: i64, zxid: i64) -> Undo {
-        let node = new_node(Some(Bytes::from_static(b"v")), open_acl().into(), owner, zxid, 1000);
+        let node = new_node(
+            Some(Bytes::from_static(b"v")),
+            open_acl().into(),
+            owner,
+            zxid,
+            1000,
+        );
         tree.create(p, node, zxid)
     }
 
@@ -439,7 +471,10 @@ mod tests {
         };
         let size = tree.approximate_data_size();
         let mut undos = vec![add(&mut tree, "/a/b", CONTAINER_OWNER, 2)];
-        undos.push(tree.modify("/a", |n| n.data = Some(Bytes::from_static(b"longer"))).1);
+        undos.push(
+            tree.modify("/a", |n| n.data = Some(Bytes::from_static(b"longer")))
+                .1,
+        );
         undos.push(tree.delete("/a/b", 3));
         tree.rollback(undos);
         let mut after: Vec<_> = tree.iter().map(|(p, n)| (p.to_owned(), n.stat())).collect();

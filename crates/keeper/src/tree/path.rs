@@ -76,7 +76,9 @@ mod tests {
         for ok in ["/", "/a", "/a/b", "/a.b", "/a/..b", "/zookeeper"] {
             assert!(validate(ok, false).is_ok(), "{ok}");
         }
-        for bad in ["", "a", "/a/", "//a", "/a//b", "/a/./b", "/a/..", "/.", "/a\u{0}b", "/\u{1}"] {
+        for bad in [
+            "", "a", "/a/", "//a", "/a//b", "/a/./b", "/a/..", "/.", "/a\u{0}b", "/\u{1}",
+        ] {
             assert!(validate(bad, false).is_err(), "{bad:?}");
         }
         assert!(validate("/a/", true).is_ok());
@@ -89,7 +91,10 @@ mod tests {
         assert_eq!(split("/a/b/c"), ("/a/b", "c"));
         assert_eq!(join("/", "a"), "/a");
         assert_eq!(join("/a", "b"), "/a/b");
-        assert_eq!(ancestors("/a/b/c").collect::<Vec<_>>(), vec!["/a/b", "/a", "/"]);
+        assert_eq!(
+            ancestors("/a/b/c").collect::<Vec<_>>(),
+            vec!["/a/b", "/a", "/"]
+        );
         assert_eq!(ancestors("/").count(), 0);
     }
 }
