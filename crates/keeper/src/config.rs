@@ -25,48 +25,7 @@ pub enum ConfigError {
     Io { path: String, reason: String },
 }
 
-/// One `key=value` line with its line number.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Property {
-    pub key: String,
-    pub value: String,
-    pub line: usize,
-}
-
-/// Parses properties text; returns the entries and warnings (trailing comments,
-/// lines without `=`). Later duplicates override earlier ones, as in Java.
-pub fn parse_properties(text: &str) -> (Vec<Property>, Vec<String>) {
-    let mut props = Vec::new();
-    let mut warnings = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line_no = i + 1;
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
-            continue;
-        }
-        let Some((key, value)) = line.split_once(['=', ':']) else {
-            warnings.push(format!(
-                "line {line_no}: ignoring '{line}': expected key=value"
-            ));
-            continue;
-        };
-        let key = key.trim().to_owned();
-        let mut value = value.trim().to_owned();
-        if let Some(pos) = value.find(" #").or_else(|| value.find("\t#")) {
-            warnings.push(format!(
-                "line {line_no}: ignoring trailing comment after the value of '{key}': '{}'",
-                value[pos..].trim()
-            ));
-            value = value[..pos].trim_end().to_owned();
-        }
-        props.push(Property {
-            key,
-            value,
-            line: line_no,
-        });
-    }
-    (props, warnings)
-}
+pub use props::{parse_properties, Property};
 
 /// A peer of the ensemble from a `server.N=host:peerPort:electionPort` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
