@@ -51,8 +51,9 @@ pub struct KeeperConfig {
     /// Per client IP; 0 = unlimited.
     pub max_client_cnxns: u32,
     pub snap_retain_count: u32,
-    /// Hours; 0 disables autopurge.
-    pub purge_interval_hours: u32,
+    /// How often old snapshots and logs are purged (`autopurge.purgeInterval`
+    /// hours, or Rill's `autopurge.purgeIntervalMs`); `None` disables autopurge.
+    pub purge_interval: Option<std::time::Duration>,
     pub min_session_timeout_ms: u32,
     pub max_session_timeout_ms: u32,
     pub force_sync: bool,
@@ -113,7 +114,7 @@ impl KeeperConfig {
             client_port_address: None,
             max_client_cnxns: 60,
             snap_retain_count: 3,
-            purge_interval_hours: 0,
+            purge_interval: None,
             min_session_timeout_ms: 4000,
             max_session_timeout_ms: 40000,
             force_sync: true,
@@ -233,7 +234,12 @@ impl KeeperConfig {
                     cfg.snap_retain_count = v.max(3);
                 }
                 "autopurge.purgeInterval" => {
-                    cfg.purge_interval_hours = int(0, u32::MAX as u64)? as u32
+                    let hours = int(0, u32::MAX as u64)?;
+                    cfg.purge_interval = (hours > 0).then(|| std::time::Duration::from_secs(hours * 3600));
+                }
+                "autopurge.purgeIntervalMs" => {
+                    let ms = int(0, u64::MAX)?;
+                    cfg.purge_interval = (ms > 0).then(|| std::time::Duration::from_millis(ms));
                 }
                 "minSessionTimeout" => min_timeout = Some(int(0, i32::MAX as u64)? as u32),
                 "maxSessionTimeout" => max_timeout = Some(int(0, i32::MAX as u64)? as u32),
@@ -419,7 +425,7 @@ zookeeper.connection.timeout.ms=60000
         let (cfg, warnings) = KeeperConfig::parse(text).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(cfg.data_log_dir, PathBuf::from("/opt/zk/logs"));
-        assert_eq!(cfg.purge_interval_hours, 1);
+        assert_eq!(cfg.purge_interval, Some(std::time::Duration::from_secs(3600)));
         assert_eq!(cfg.servers[0].host, "0.0.0.0");
         assert!(cfg.four_letter_allowed("srvr"));
         assert!(!cfg.four_letter_allowed("mntr"));

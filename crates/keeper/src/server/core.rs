@@ -732,7 +732,7 @@ impl Core {
         self.since_snapshot = 0;
         let state = self.state.clone();
         let dir = self.cfg.data_dir.clone();
-        let _ = self.log_tx.send(LogCmd::Roll(self.next_zxid));
+        let _ = self.log_tx.send(LogCmd::Roll(self.state.last_zxid + 1));
         tokio::task::spawn_blocking(move || {
             match persist::version_dir(&dir).and_then(|d| persist::snapshot::write(&d, &state)) {
                 Ok(path) => tracing::info!("wrote snapshot {}", path.display()),

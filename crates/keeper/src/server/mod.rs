@@ -109,7 +109,7 @@ impl KeeperServer {
         let mut reaper = tokio::time::interval(Duration::from_millis(
             cfg.container_check_interval_ms.max(10),
         ));
-        let purge_every = Duration::from_secs(3600 * cfg.purge_interval_hours.max(1) as u64);
+        let purge_every = cfg.purge_interval.unwrap_or(Duration::from_secs(3600));
         let mut purge =
             tokio::time::interval_at(tokio::time::Instant::now() + purge_every, purge_every);
         tokio::pin!(shutdown);
@@ -134,7 +134,7 @@ impl KeeperServer {
                 }
                 _ = expiry.tick() => core.tick(),
                 _ = reaper.tick() => core.reap(),
-                _ = purge.tick(), if cfg.purge_interval_hours > 0 => {
+                _ = purge.tick(), if cfg.purge_interval.is_some() => {
                     let (data, log, keep) = (cfg.data_dir.clone(), cfg.data_log_dir.clone(), cfg.snap_retain_count as usize);
                     tokio::task::spawn_blocking(move || match persist::purge(&data, &log, keep) {
                         Ok(n) => tracing::info!("autopurge removed {n} old snapshot and log files"),

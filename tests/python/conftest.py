@@ -1,0 +1,230 @@
+"""Fixtures for the keeper (ZooKeeper-compatibility) suite.
+
+Targets: env KEEPER_TARGETS (comma list, default "rill,zookeeper").
+Rill binary: env RILL_BIN, default <repo>/target/debug/rill (rill tests skip if missing).
+Set KEEPER_KEEP_TMP=1 to keep the servers' temp dirs (config, data, logs).
+"""
+
+import faulthandler
+import os
+import sys
+import threading
+import uuid
+
+import pytest
+from kazoo.client import KazooClient
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from keeper_server import KeeperServer, RawClient, rill_bin  # noqa: E402
+
+DEFAULT_TEST_TIMEOUT = 120.0
+
+# every KeeperServer started by a fixture, so the watchdog can kill them
+_LIVE_SERVERS = []
+
+
+def targets():
+    raw = os.environ.get("KEEPER_TARGETS", "rill,zookeeper")
+    out = [t.strip() for t in raw.split(",") if t.strip()]
+    for t in out:
+        if t not in ("rill", "zookeeper"):
+            raise pytest.UsageError(f"KEEPER_TARGETS: unknown target {t!r}")
+    return out
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "keeper_timeout(seconds): per-test watchdog timeout")
+
+
+def skip_if_unavailable(kind):
+    if kind == "rill" and not os.path.exists(rill_bin()):
+        pytest.skip(f"rill binary not found at {rill_bin()} "
+                    f"(build it with `cargo build -p rill` or set RILL_BIN)")
+
+
+# --------------------------------------------------------------------------- watchdog
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """A simple per-test watchdog (no pytest-timeout dependency).
+
+    On expiry it dumps all thread stacks and SIGKILLs every keeper server the
+    suite started: blocked kazoo/raw calls then fail with connection errors and
+    the test fails instead of hanging the run.  Session-scoped servers are
+    restarted by their fixture for the next test.
+    """
+    marker = item.get_closest_marker("keeper_timeout")
+    timeout = float(marker.args[0]) if marker else DEFAULT_TEST_TIMEOUT
+    fired = threading.Event()
+
+    def fire():
+        fired.set()
+        sys.stderr.write(f"\n!!! keeper watchdog: {item.nodeid} exceeded {timeout}s; "
+                         f"killing servers\n")
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        for srv in list(_LIVE_SERVERS):
+            try:
+                srv.kill()
+            except Exception:
+                pass
+
+    timer = threading.Timer(timeout, fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        outcome = yield
+    finally:
+        timer.cancel()
+    if fired.is_set() and outcome.excinfo is None:
+        outcome.force_exception(TimeoutError(f"test exceeded {timeout}s watchdog"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def _failed(request):
+    rep = getattr(request.node, "rep_call", None)
+    return rep is not None and rep.failed
+
+
+def _report_server_log(request, srv):
+    if _failed(request):
+        sys.stderr.write(f"\n----- {srv.kind} server log tail ({srv.log_path}) -----\n")
+        sys.stderr.write(srv.log_tail(80) + "\n")
+
+
+# --------------------------------------------------------------------------- servers
+@pytest.fixture(scope="session", params=targets())
+def kind(request):
+    skip_if_unavailable(request.param)
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def _shared_servers():
+    servers = {}
+    yield servers
+    for srv in servers.values():
+        srv.cleanup()
+        if srv in _LIVE_SERVERS:
+            _LIVE_SERVERS.remove(srv)
+
+
+@pytest.fixture
+def server(kind, _shared_servers, request):
+    """A server shared by all tests of one kind (tests use unique root paths)."""
+    srv = _shared_servers.get(kind)
+    if srv is None:
+        srv = KeeperServer(kind, name="shared")
+        _shared_servers[kind] = srv
+        _LIVE_SERVERS.append(srv)
+        srv.start()
+    elif not srv.running():
+        # killed by the watchdog or by a crashing test: restart it, or replace it
+        sys.stderr.write(f"shared {kind} server was not running; restarting\n")
+        try:
+            srv.start()
+        except Exception as e:
+            sys.stderr.write(f"restart failed ({e}); starting a new shared server\n")
+            _LIVE_SERVERS.remove(srv)
+            srv = KeeperServer(kind, name="shared")
+            _shared_servers[kind] = srv
+            _LIVE_SERVERS.append(srv)
+            srv.start()
+    yield srv
+    _report_server_log(request, srv)
+
+
+@pytest.fixture
+def make_server(kind, request):
+    """Factory for a private server: make_server(tick_time=..., extra_cfg={...})."""
+    made = []
+
+    def factory(tick_time=2000, extra_cfg=None, start=True, name=None):
+        srv = KeeperServer(kind, tick_time=tick_time, extra_cfg=extra_cfg,
+                           name=name or request.node.name[:40].replace("/", "_"))
+        made.append(srv)
+        _LIVE_SERVERS.append(srv)
+        if start:
+            srv.start()
+        return srv
+
+    yield factory
+    for srv in made:
+        _report_server_log(request, srv)
+        srv.cleanup()
+        _LIVE_SERVERS.remove(srv)
+
+
+# --------------------------------------------------------------------------- clients
+FAST_RETRY = {"max_tries": -1, "delay": 0.05, "backoff": 1.5, "max_delay": 0.5,
+              "max_jitter": 0.05}
+
+
+def new_kazoo(hosts, timeout=10.0, start=True, **kw):
+    kw.setdefault("connection_retry", dict(FAST_RETRY))
+    k = KazooClient(hosts=hosts, timeout=timeout, **kw)
+    if start:
+        k.start(timeout=15)
+    return k
+
+
+@pytest.fixture
+def kazoo_factory(server):
+    """kazoo_factory(srv=None, **kw) -> started KazooClient, stopped at teardown."""
+    clients = []
+
+    def factory(srv=None, **kw):
+        k = new_kazoo((srv or server).hosts, **kw)
+        clients.append(k)
+        return k
+
+    yield factory
+    for k in clients:
+        try:
+            k.stop()
+            k.close()
+        except Exception:
+            pass
+
+
+@pytest.fixture
+def zk(kazoo_factory):
+    return kazoo_factory()
+
+
+@pytest.fixture
+def raw_factory(server):
+    """raw_factory(srv=None, **kw) -> RawClient (closeSession at teardown)."""
+    clients = []
+
+    def factory(srv=None, **kw):
+        srv = srv or server
+        c = RawClient(srv.host, srv.port, **kw)
+        clients.append(c)
+        return c
+
+    yield factory
+    for c in clients:
+        try:
+            c.close()
+        except Exception:
+            pass
+
+
+@pytest.fixture
+def root(zk):
+    """A unique, freshly created root path for this test."""
+    path = f"/t-{uuid.uuid4().hex[:12]}"
+    zk.create(path)
+    yield path
+    try:
+        if zk.connected:
+            zk.delete(path, recursive=True)
+    except Exception:
+        pass
+
