@@ -1,9 +1,14 @@
-//! `rill`: one binary for the keeper (ZooKeeper-compatible), and its tools.
+//! `rill`: one binary for the broker (Kafka-compatible), the keeper
+//! (ZooKeeper-compatible), and their tools.
 //!
 //! # Layout
+//! - `dev_cmd`: `rill dev`, keeper and broker in one process.
+//! - `broker_cmd`: `rill broker --config server.properties [--override k=v]`.
 //! - `keeper_cmd`: `rill keeper [--config zoo.cfg]` and `rill keeper status`.
 //! - `zk_cli`: `rill zk`, the zkCli.sh equivalent (one-shot commands and a shell).
 
+mod broker_cmd;
+mod dev_cmd;
 mod keeper_cmd;
 mod zk_cli;
 
@@ -22,6 +27,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Keeper and broker in one process with defaults: the quickest way to try Rill.
+    Dev(dev_cmd::DevArgs),
+    /// Run a Kafka-compatible broker from server.properties.
+    Broker(broker_cmd::BrokerArgs),
     /// Run a ZooKeeper-compatible server (reads zoo.cfg), or query one (`status`).
     Keeper(keeper_cmd::KeeperArgs),
     /// ZooKeeper shell, like zkCli.sh: `rill zk -server host:port [cmd args...]`.
@@ -61,6 +70,8 @@ pub async fn shutdown_signal() {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Dev(args) => dev_cmd::run(args),
+        Command::Broker(args) => broker_cmd::run(args),
         Command::Keeper(args) => keeper_cmd::run(args),
         Command::Zk(args) => zk_cli::run(args),
     };

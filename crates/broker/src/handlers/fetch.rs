@@ -1,0 +1,117 @@
+//! Fetch (1): whole batches straight from the segment files, with long
+//! polling (min_bytes / max_wait_ms). Fetch sessions (KIP-227) are answered
+//! honestly with session id 0: every fetch is a full fetch.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use kafka_protocol::ResponseError;
+
+use super::produce::log_error;
+use crate::replica::partition::Isolation;
+use crate::server::apis::RequestContext;
+use crate::server::Broker;
+
+pub const VERSIONS: (i16, i16) = (4, 12);
+
+pub async fn handle(b: &Arc<Broker>, _ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+    let isolation = Isolation::from_i8(req.isolation_level);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    loop {
+        // Register for wake-ups before reading, so an append in between is not missed.
+        let appended = b.replicas.appended();
+        let (resp, bytes, error) = read_all(b, &req, isolation);
+        if bytes >= req.min_bytes.max(0) as usize
+            || error
+            || tokio::time::Instant::now() >= deadline
+        {
+            return resp;
+        }
+        tokio::select! {
+            _ = appended => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+/// One pass over the requested partitions: the response, the bytes it
+/// carries, and whether any partition had an error (answered at once).
+fn read_all(b: &Broker, req: &FetchRequest, isolation: Isolation) -> (FetchResponse, usize, bool) {
+    let mut budget = if req.max_bytes > 0 {
+        req.max_bytes as usize
+    } else {
+        usize::MAX
+    };
+    let mut total = 0usize;
+    let mut any_error = false;
+    let mut first = true;
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for t in &req.topics {
+        let name = t.topic.0.to_string();
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            let mut data = PartitionData::default()
+                .with_partition_index(p.partition)
+                .with_high_watermark(-1)
+                .with_last_stable_offset(-1)
+                .with_log_start_offset(-1)
+                .with_preferred_read_replica(BrokerId(-1))
+                .with_aborted_transactions(
+                    matches!(isolation, Isolation::ReadCommitted).then(Vec::new),
+                )
+                .with_records(Some(Bytes::new()));
+            match b.replicas.get(&name, p.partition) {
+                None => {
+                    any_error = true;
+                    let code = if b.metadata().topic(&name).is_some() {
+                        ResponseError::NotLeaderOrFollower
+                    } else {
+                        ResponseError::UnknownTopicOrPartition
+                    };
+                    data = data.with_error_code(code.code());
+                }
+                Some(part) => {
+                    let max = (p.partition_max_bytes.max(0) as usize).min(budget);
+                    data = data
+                        .with_high_watermark(part.high_watermark())
+                        .with_last_stable_offset(part.last_stable_offset())
+                        .with_log_start_offset(part.log_start_offset());
+                    // Kafka returns at least one whole batch in the first partition
+                    // with data, even if it exceeds the limits, so consumers progress.
+                    match part.read(p.fetch_offset, max, isolation, first) {
+                        Ok(info) => {
+                            let n = info.records.len();
+                            if n > 0 {
+                                first = false;
+                            }
+                            total += n;
+                            budget = budget.saturating_sub(n);
+                            data = data.with_records(Some(info.records));
+                        }
+                        Err(e) => {
+                            any_error = true;
+                            data = data.with_error_code(log_error(e).code());
+                        }
+                    }
+                }
+            }
+            partitions.push(data);
+        }
+        topics.push(
+            FetchableTopicResponse::default()
+                .with_topic(t.topic.clone())
+                .with_partitions(partitions),
+        );
+    }
+    (
+        FetchResponse::default()
+            .with_session_id(0)
+            .with_responses(topics),
+        total,
+        any_error,
+    )
+}

@@ -1,0 +1,399 @@
+//! Cluster metadata in ZooKeeper, in Kafka's own znode layout, through the
+//! `zookeeper-client` crate. Works against Apache ZooKeeper and `rill keeper`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use zookeeper_client as zk;
+
+use super::znode::{self, paths};
+
+const PERSISTENT: zk::CreateOptions<'static> =
+    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+const EPHEMERAL: zk::CreateOptions<'static> =
+    zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+const SEQUENTIAL: zk::CreateOptions<'static> =
+    zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all());
+
+#[derive(Debug, thiserror::Error)]
+pub enum ZkError {
+    #[error("ZooKeeper {op} {path}: {source}")]
+    Zk {
+        op: &'static str,
+        path: String,
+        #[source]
+        source: zk::Error,
+    },
+    #[error("cannot connect to ZooKeeper at {connect} within {timeout_ms} ms: {source}")]
+    Connect {
+        connect: String,
+        timeout_ms: u64,
+        #[source]
+        source: zk::Error,
+    },
+    #[error("malformed JSON in znode {path}: {reason}")]
+    Json { path: String, reason: String },
+    #[error("broker id {0} is already registered in ZooKeeper (/brokers/ids/{0}): another broker uses this broker.id")]
+    BrokerIdTaken(i32),
+}
+
+fn zk_err<'a>(op: &'static str, path: &'a str) -> impl FnOnce(zk::Error) -> ZkError + 'a {
+    move |source| ZkError::Zk {
+        op,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(path: &str, data: &[u8]) -> Result<T, ZkError> {
+    serde_json::from_slice(data).map_err(|e| ZkError::Json {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("znode records serialize")
+}
+
+/// A session with the ensemble plus Kafka's layout operations.
+#[derive(Clone)]
+pub struct ZkStore {
+    client: zk::Client,
+}
+
+impl ZkStore {
+    /// Connects to `host:port,...[/chroot]`, creating the chroot if missing (as Kafka does).
+    pub async fn connect(
+        connect: &str,
+        session_timeout: Duration,
+        connection_timeout: Duration,
+    ) -> Result<Self, ZkError> {
+        let (hosts, chroot) = match connect.find('/') {
+            Some(i) => (&connect[..i], Some(&connect[i..])),
+            None => (connect, None),
+        };
+        let connector = || {
+            zk::Client::connector()
+                .with_session_timeout(session_timeout)
+                .with_connection_timeout(connection_timeout)
+        };
+        let connect_err = |source| ZkError::Connect {
+            connect: connect.to_owned(),
+            timeout_ms: connection_timeout.as_millis() as u64,
+            source,
+        };
+        if let Some(chroot) = chroot.filter(|c| *c != "/") {
+            let root = connector().connect(hosts).await.map_err(connect_err)?;
+            match root.mkdir(chroot, &PERSISTENT).await {
+                Ok(()) | Err(zk::Error::NodeExists) => {}
+                Err(e) => return Err(zk_err("create", chroot)(e)),
+            }
+        }
+        let client = connector().connect(connect).await.map_err(connect_err)?;
+        Ok(ZkStore { client })
+    }
+
+    pub fn client(&self) -> &zk::Client {
+        &self.client
+    }
+
+    /// Creates Kafka's persistent top-level paths.
+    pub async fn ensure_top_level_paths(&self) -> Result<(), ZkError> {
+        for p in paths::TOP_LEVEL {
+            self.mkdir(p).await?;
+        }
+        Ok(())
+    }
+
+    async fn mkdir(&self, path: &str) -> Result<(), ZkError> {
+        match self.client.mkdir(path, &PERSISTENT).await {
+            Ok(()) | Err(zk::Error::NodeExists) => Ok(()),
+            Err(e) => Err(zk_err("create", path)(e)),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Result<Option<(Vec<u8>, zk::Stat)>, ZkError> {
+        match self.client.get_data(path).await {
+            Ok(v) => Ok(Some(v)),
+            Err(zk::Error::NoNode) => Ok(None),
+            Err(e) => Err(zk_err("get", path)(e)),
+        }
+    }
+
+    async fn children(&self, path: &str) -> Result<Vec<String>, ZkError> {
+        match self.client.list_children(path).await {
+            Ok(v) => Ok(v),
+            Err(zk::Error::NoNode) => Ok(Vec::new()),
+            Err(e) => Err(zk_err("ls", path)(e)),
+        }
+    }
+
+    async fn create(
+        &self,
+        path: &str,
+        data: &[u8],
+        opts: &zk::CreateOptions<'_>,
+    ) -> Result<bool, ZkError> {
+        match self.client.create(path, data, opts).await {
+            Ok(_) => Ok(true),
+            Err(zk::Error::NodeExists) => Ok(false),
+            Err(e) => Err(zk_err("create", path)(e)),
+        }
+    }
+
+    async fn delete_recursive(&self, path: &str) -> Result<(), ZkError> {
+        for child in self.children(path).await? {
+            Box::pin(self.delete_recursive(&format!("{path}/{child}"))).await?;
+        }
+        match self.client.delete(path, None).await {
+            Ok(()) | Err(zk::Error::NoNode) => Ok(()),
+            Err(e) => Err(zk_err("delete", path)(e)),
+        }
+    }
+
+    /// The cluster id from `/cluster/id`, created on first start.
+    pub async fn cluster_id(&self) -> Result<String, ZkError> {
+        loop {
+            if let Some((data, _)) = self.get(paths::CLUSTER_ID).await? {
+                let id: znode::ClusterId = parse(paths::CLUSTER_ID, &data)?;
+                return Ok(id.id);
+            }
+            self.mkdir("/cluster").await?;
+            let id = znode::ClusterId {
+                version: "1".into(),
+                id: znode::new_cluster_id(),
+            };
+            self.create(paths::CLUSTER_ID, &json(&id), &PERSISTENT)
+                .await?;
+        }
+    }
+
+    /// Registers this broker as the ephemeral `/brokers/ids/N`; returns the
+    /// broker epoch (the znode's czxid), as Kafka does.
+    pub async fn register_broker(
+        &self,
+        id: i32,
+        reg: &znode::BrokerRegistration,
+    ) -> Result<i64, ZkError> {
+        let path = paths::broker(id);
+        match self.client.create(&path, &json(reg), &EPHEMERAL).await {
+            Ok((stat, _)) => Ok(stat.czxid),
+            Err(zk::Error::NodeExists) => match self.client.check_stat(&path).await {
+                // Ours already (a retried create after a reconnect).
+                Ok(Some(stat)) if stat.ephemeral_owner == self.session_id() => Ok(stat.czxid),
+                Ok(None) => Box::pin(self.register_broker(id, reg)).await,
+                _ => Err(ZkError::BrokerIdTaken(id)),
+            },
+            Err(e) => Err(zk_err("create", &path)(e)),
+        }
+    }
+
+    fn session_id(&self) -> i64 {
+        self.client.session_id().0
+    }
+
+    /// Removes this session's own ephemerals (`/brokers/ids/N`, `/controller`)
+    /// at a clean shutdown, so a restart need not wait for the session to expire.
+    pub async fn deregister(&self, id: i32) {
+        for path in [paths::broker(id), paths::CONTROLLER.to_owned()] {
+            if let Ok(Some(stat)) = self.client.check_stat(&path).await {
+                if stat.ephemeral_owner == self.session_id() {
+                    let _ = self.client.delete(&path, None).await;
+                }
+            }
+        }
+    }
+
+    /// Live brokers and their registrations.
+    pub async fn brokers(&self) -> Result<BTreeMap<i32, znode::BrokerRegistration>, ZkError> {
+        let mut out = BTreeMap::new();
+        for child in self.children(paths::BROKER_IDS).await? {
+            let Ok(id) = child.parse::<i32>() else {
+                continue;
+            };
+            let path = paths::broker(id);
+            if let Some((data, _)) = self.get(&path).await? {
+                out.insert(id, parse(&path, &data)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Becomes controller if nobody is; returns the controller's broker id.
+    pub async fn elect_controller(&self, id: i32, now_ms: i64) -> Result<i32, ZkError> {
+        let reg = znode::ControllerRegistration {
+            version: 1,
+            brokerid: id,
+            timestamp: now_ms.to_string(),
+        };
+        if self
+            .create(paths::CONTROLLER, &json(&reg), &EPHEMERAL)
+            .await?
+        {
+            let epoch = match self.get(paths::CONTROLLER_EPOCH).await? {
+                Some((data, _)) => {
+                    String::from_utf8_lossy(&data)
+                        .trim()
+                        .parse::<i32>()
+                        .unwrap_or(0)
+                        + 1
+                }
+                None => 1,
+            };
+            let data = epoch.to_string();
+            if !self
+                .create(paths::CONTROLLER_EPOCH, data.as_bytes(), &PERSISTENT)
+                .await?
+            {
+                self.client
+                    .set_data(paths::CONTROLLER_EPOCH, data.as_bytes(), None)
+                    .await
+                    .map_err(zk_err("set", paths::CONTROLLER_EPOCH))?;
+            }
+            return Ok(id);
+        }
+        match self.get(paths::CONTROLLER).await? {
+            Some((data, _)) => {
+                Ok(parse::<znode::ControllerRegistration>(paths::CONTROLLER, &data)?.brokerid)
+            }
+            None => Ok(-1),
+        }
+    }
+
+    pub async fn controller_epoch(&self) -> Result<i32, ZkError> {
+        Ok(self
+            .get(paths::CONTROLLER_EPOCH)
+            .await?
+            .and_then(|(d, _)| String::from_utf8_lossy(&d).trim().parse().ok())
+            .unwrap_or(0))
+    }
+
+    pub async fn topic_names(&self) -> Result<Vec<String>, ZkError> {
+        self.children(paths::BROKER_TOPICS).await
+    }
+
+    pub async fn topic(&self, name: &str) -> Result<Option<znode::TopicAssignment>, ZkError> {
+        let path = paths::topic(name);
+        match self.get(&path).await? {
+            Some((data, _)) => Ok(Some(parse(&path, &data)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn partition_state(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Option<(znode::PartitionState, i32)>, ZkError> {
+        let path = paths::partition_state(topic, partition);
+        match self.get(&path).await? {
+            Some((data, stat)) => Ok(Some((parse(&path, &data)?, stat.version))),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn topic_config(&self, name: &str) -> Result<BTreeMap<String, String>, ZkError> {
+        let path = paths::topic_config(name);
+        match self.get(&path).await? {
+            Some((data, _)) => Ok(parse::<znode::EntityConfig>(&path, &data)?.config),
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    /// Writes a topic as Kafka's admin client does: its config, then its
+    /// assignment. `false` if the topic already exists.
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        assignment: &znode::TopicAssignment,
+        config: &BTreeMap<String, String>,
+    ) -> Result<bool, ZkError> {
+        if self.get(&paths::topic(name)).await?.is_some() {
+            return Ok(false);
+        }
+        let cfg_path = paths::topic_config(name);
+        let cfg = json(&znode::EntityConfig::new(config.clone()));
+        if !self.create(&cfg_path, &cfg, &PERSISTENT).await? {
+            self.client
+                .set_data(&cfg_path, &cfg, None)
+                .await
+                .map_err(zk_err("set", &cfg_path))?;
+        }
+        self.create(&paths::topic(name), &json(assignment), &PERSISTENT)
+            .await
+    }
+
+    /// Replaces a topic's assignment (CreatePartitions).
+    pub async fn set_topic_assignment(
+        &self,
+        name: &str,
+        assignment: &znode::TopicAssignment,
+    ) -> Result<(), ZkError> {
+        let path = paths::topic(name);
+        self.client
+            .set_data(&path, &json(assignment), None)
+            .await
+            .map(|_| ())
+            .map_err(zk_err("set", &path))
+    }
+
+    /// Writes the leader/ISR state of a new partition.
+    pub async fn create_partition_state(
+        &self,
+        topic: &str,
+        partition: i32,
+        state: &znode::PartitionState,
+    ) -> Result<(), ZkError> {
+        self.mkdir(&paths::partition(topic, partition)).await?;
+        let path = paths::partition_state(topic, partition);
+        if !self.create(&path, &json(state), &PERSISTENT).await? {
+            self.client
+                .set_data(&path, &json(state), None)
+                .await
+                .map_err(zk_err("set", &path))?;
+        }
+        Ok(())
+    }
+
+    /// Stores topic config overrides and posts a change notification.
+    pub async fn set_topic_config(
+        &self,
+        name: &str,
+        config: &BTreeMap<String, String>,
+    ) -> Result<(), ZkError> {
+        let path = paths::topic_config(name);
+        let data = json(&znode::EntityConfig::new(config.clone()));
+        if !self.create(&path, &data, &PERSISTENT).await? {
+            self.client
+                .set_data(&path, &data, None)
+                .await
+                .map_err(zk_err("set", &path))?;
+        }
+        let change = znode::ConfigChange {
+            version: 2,
+            entity_path: format!("topics/{name}"),
+        };
+        let change_path = format!("{}/config_change_", paths::CONFIG_CHANGES);
+        self.create(&change_path, &json(&change), &SEQUENTIAL)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn mark_topic_for_deletion(&self, name: &str) -> Result<(), ZkError> {
+        self.create(&paths::delete_topic(name), b"", &PERSISTENT)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn topics_marked_for_deletion(&self) -> Result<Vec<String>, ZkError> {
+        self.children(paths::DELETE_TOPICS).await
+    }
+
+    /// Removes every znode of a deleted topic (the controller's last step).
+    pub async fn remove_topic(&self, name: &str) -> Result<(), ZkError> {
+        self.delete_recursive(&paths::topic(name)).await?;
+        self.delete_recursive(&paths::topic_config(name)).await?;
+        self.delete_recursive(&paths::delete_topic(name)).await
+    }
+}

@@ -1,0 +1,97 @@
+//! The API table: which Kafka APIs this broker answers, at which versions,
+//! and by which handler. The ApiVersions answer and the dispatch are both
+//! generated from this one list, so they cannot disagree.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, RequestHeader, ResponseKind};
+use kafka_protocol::protocol::Decodable;
+
+use super::Broker;
+use crate::handlers;
+
+pub type Reply = ResponseKind;
+
+/// What a handler knows about the request besides its body.
+pub struct RequestContext {
+    pub header: RequestHeader,
+    pub api: ApiKey,
+    pub version: i16,
+    pub client: SocketAddr,
+}
+
+fn decode<T: Decodable>(body: &mut Bytes, version: i16) -> Result<T, String> {
+    T::decode(body, version).map_err(|e| e.to_string())
+}
+
+macro_rules! api_table {
+    ($($variant:ident => $module:path),* $(,)?) => {
+        /// The version range served for `api`, if it is served at all.
+        pub fn supported(api: ApiKey) -> Option<(i16, i16)> {
+            match api {
+                ApiKey::Produce => Some(handlers::produce::VERSIONS),
+                $(ApiKey::$variant => Some({ use $module as m; m::VERSIONS }),)*
+                _ => None,
+            }
+        }
+
+        /// Every served API with its versions, for ApiVersions.
+        pub fn all() -> Vec<(ApiKey, (i16, i16))> {
+            vec![
+                (ApiKey::Produce, handlers::produce::VERSIONS),
+                $((ApiKey::$variant, { use $module as m; m::VERSIONS }),)*
+            ]
+        }
+
+        /// Decodes the body and runs the handler; `None` means no response is sent.
+        pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, mut body: Bytes) -> Result<Option<Reply>, String> {
+            match ctx.api {
+                ApiKey::Produce => {
+                    let req: kafka_protocol::messages::ProduceRequest = decode(&mut body, ctx.version)?;
+                    // acks=0: the producer expects no answer at all.
+                    let silent = req.acks == 0;
+                    let resp = handlers::produce::handle(broker, ctx, req).await;
+                    Ok((!silent).then_some(ResponseKind::Produce(resp)))
+                }
+                $(ApiKey::$variant => {
+                    use $module as m;
+                    let req = decode(&mut body, ctx.version)?;
+                    Ok(Some(ResponseKind::$variant(m::handle(broker, ctx, req).await)))
+                })*
+                other => Err(format!("{other:?} is not served")),
+            }
+        }
+    };
+}
+
+api_table! {
+    ApiVersions => handlers::api_versions,
+    Metadata => handlers::metadata,
+    Fetch => handlers::fetch,
+    ListOffsets => handlers::list_offsets,
+    CreateTopics => handlers::admin::create_topics,
+    DeleteTopics => handlers::admin::delete_topics,
+}
+
+/// The v0 answer to an ApiVersions request of a version we do not know.
+pub fn unsupported_api_versions() -> Reply {
+    ResponseKind::ApiVersions(api_versions_response().with_error_code(35))
+}
+
+/// Our ApiVersions answer (error 0).
+pub fn api_versions_response() -> ApiVersionsResponse {
+    ApiVersionsResponse::default().with_api_keys(
+        all()
+            .into_iter()
+            .map(|(key, (min, max))| {
+                ApiVersion::default()
+                    .with_api_key(key as i16)
+                    .with_min_version(min)
+                    .with_max_version(max)
+            })
+            .collect(),
+    )
+}

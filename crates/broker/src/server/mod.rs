@@ -1,0 +1,597 @@
+//! The broker process: start-up (logs, ZooKeeper registration, metadata),
+//! the listener, background work, and the topic operations the controller
+//! performs (topic creation and deletion).
+
+pub mod apis;
+pub mod connection;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use kafka_protocol::ResponseError;
+use tokio::net::TcpListener;
+
+use crate::config::{validate_topic_configs, BrokerConfig, Listener, TopicLogConfig};
+use crate::handlers::ApiError;
+use crate::log::{LogConfig, LogManager};
+use crate::metadata::zk::{ZkError, ZkStore};
+use crate::metadata::znode::{BrokerRegistration, PartitionState, TopicAssignment};
+use crate::metadata::{
+    assign_replicas, validate_topic_name, BrokerInfo, MetadataCache, PartitionInfo, TopicInfo,
+};
+use crate::replica::partition::Partition;
+use crate::replica::ReplicaManager;
+
+/// The address to bind and the endpoint to advertise, resolved from the
+/// config's listeners (a wildcard host is advertised as the machine's name).
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub listen: SocketAddr,
+    pub advertised: Listener,
+}
+
+impl Endpoints {
+    pub fn resolve(config: &BrokerConfig) -> Result<Self, String> {
+        let listener = config.listeners.first().ok_or_else(|| {
+            "no listeners configured (listeners=PLAINTEXT://host:port)".to_owned()
+        })?;
+        let bind = listener.bind_address();
+        let listen = {
+            use std::net::ToSocketAddrs;
+            bind.to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| format!("cannot resolve listener address '{bind}'"))?
+        };
+        let advertised = config
+            .advertised_listeners
+            .iter()
+            .find(|l| l.name == listener.name)
+            .or(config.advertised_listeners.first())
+            .unwrap_or(listener)
+            .advertised(&hostname(), None);
+        Ok(Endpoints { listen, advertised })
+    }
+}
+
+/// The machine's host name, advertised for wildcard listeners (as Kafka does).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// A topic's log settings in the log module's terms.
+pub fn log_config(t: &TopicLogConfig) -> LogConfig {
+    let positive = |v: i64| (0..i64::MAX).contains(&v).then_some(v as u64);
+    LogConfig {
+        segment_bytes: t.segment_bytes.max(1) as u64,
+        segment_ms: positive(t.segment_ms),
+        retention_ms: (t.retention_ms >= 0).then_some(t.retention_ms),
+        retention_bytes: (t.retention_bytes >= 0).then_some(t.retention_bytes),
+        index_interval_bytes: t.index_interval_bytes.max(0) as u32,
+        flush_interval_messages: positive(t.flush_messages),
+        flush_interval_ms: positive(t.flush_ms),
+        timestamp_type: match t.message_timestamp_type {
+            crate::config::TimestampType::CreateTime => crate::log::TimestampType::CreateTime,
+            crate::config::TimestampType::LogAppendTime => crate::log::TimestampType::LogAppendTime,
+        },
+        max_message_bytes: t.max_message_bytes.max(0) as u32,
+    }
+}
+
+/// A topic to create, as CreateTopics or auto-creation asks for it.
+#[derive(Debug, Clone, Default)]
+pub struct NewTopic {
+    pub name: String,
+    pub partitions: Option<i32>,
+    pub replication_factor: Option<i32>,
+    /// Explicit replica assignment, by partition number.
+    pub assignment: Option<Vec<(i32, Vec<i32>)>>,
+    pub config: BTreeMap<String, String>,
+    pub validate_only: bool,
+}
+
+impl NewTopic {
+    pub fn with_defaults(name: &str) -> Self {
+        NewTopic {
+            name: name.to_owned(),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Zk(#[from] ZkError),
+    #[error("{0}")]
+    Config(String),
+    #[error("log directories: {0}")]
+    Log(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub endpoints: Endpoints,
+    metadata: RwLock<MetadataCache>,
+    pub replicas: ReplicaManager,
+    logs: Mutex<LogManager>,
+    zk: ZkStore,
+    /// Serializes topic creation and deletion (controller work).
+    admin: tokio::sync::Mutex<()>,
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn zk_api_error(e: ZkError) -> ApiError {
+    ApiError::new(ResponseError::UnknownServerError, e.to_string())
+}
+
+impl Broker {
+    /// Opens the logs, registers in ZooKeeper, loads the cluster's topics and binds.
+    pub async fn start(config: BrokerConfig) -> Result<(Arc<Broker>, TcpListener), StartError> {
+        let mut endpoints = Endpoints::resolve(&config).map_err(StartError::Config)?;
+        let defaults = log_config(&config.topic_defaults());
+        let logs = LogManager::open_with(
+            &config.log_dirs,
+            defaults,
+            config.num_recovery_threads_per_data_dir.max(1) as usize,
+        )
+        .map_err(|e| StartError::Log(e.to_string()))?;
+        let session = Duration::from_millis(config.zookeeper_session_timeout_ms.max(1) as u64);
+        let connection =
+            Duration::from_millis(config.zookeeper_connection_timeout_ms.max(1) as u64);
+        let zk = ZkStore::connect(&config.zookeeper.to_string(), session, connection).await?;
+        zk.ensure_top_level_paths().await?;
+        let cluster_id = zk.cluster_id().await?;
+        let listener = TcpListener::bind(endpoints.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: endpoints.listen,
+                source,
+            })?;
+        if let Ok(bound) = listener.local_addr() {
+            endpoints.listen = bound;
+            if endpoints.advertised.port == 0 {
+                endpoints.advertised.port = bound.port();
+            }
+        }
+        let broker = Arc::new(Broker {
+            metadata: RwLock::new(MetadataCache::new(cluster_id)),
+            replicas: ReplicaManager::default(),
+            logs: Mutex::new(logs),
+            zk,
+            admin: tokio::sync::Mutex::new(()),
+            config,
+            endpoints,
+        });
+        broker.register().await?;
+        broker.load_topics().await?;
+        tracing::info!(
+            "broker {} started: listening on {}, advertised as {}, cluster id {}, controller {}",
+            broker.config.broker_id,
+            broker.endpoints.listen,
+            broker.endpoints.advertised,
+            broker.metadata().cluster_id,
+            broker.metadata().controller
+        );
+        Ok((broker, listener))
+    }
+
+    pub fn metadata(&self) -> std::sync::RwLockReadGuard<'_, MetadataCache> {
+        self.metadata.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn metadata_mut(&self) -> std::sync::RwLockWriteGuard<'_, MetadataCache> {
+        self.metadata.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn is_controller(&self) -> bool {
+        self.metadata().controller == self.config.broker_id
+    }
+
+    /// `/brokers/ids/N`, controller election, and the live broker list.
+    async fn register(&self) -> Result<(), ZkError> {
+        let a = &self.endpoints.advertised;
+        let reg = BrokerRegistration::new(
+            &[(a.name.clone(), a.host.clone(), a.port)],
+            self.config.broker_rack.clone(),
+            now_ms(),
+        );
+        let id = self.config.broker_id;
+        // After a crash the previous registration lives until its session
+        // expires; wait for that rather than failing, as an operator would.
+        let deadline = tokio::time::Instant::now()
+            + Duration::from_millis(self.config.zookeeper_session_timeout_ms.max(0) as u64)
+            + Duration::from_secs(5);
+        let mut warned = false;
+        loop {
+            match self.zk.register_broker(id, &reg).await {
+                Ok(_) => break,
+                Err(ZkError::BrokerIdTaken(_)) if tokio::time::Instant::now() < deadline => {
+                    if !warned {
+                        tracing::warn!(
+                            "/brokers/ids/{id} is still held by an earlier session (a previous run of this broker?); waiting for it to expire"
+                        );
+                        warned = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let controller = self.zk.elect_controller(id, now_ms()).await?;
+        self.metadata_mut().controller = controller;
+        self.refresh_brokers().await
+    }
+
+    async fn refresh_brokers(&self) -> Result<(), ZkError> {
+        let brokers = self.zk.brokers().await?;
+        let mut meta = self.metadata_mut();
+        meta.brokers = brokers
+            .into_iter()
+            .filter_map(|(id, reg)| {
+                let (_, host, port) = reg.parsed_endpoints().into_iter().next()?;
+                Some((
+                    id,
+                    BrokerInfo {
+                        id,
+                        host,
+                        port,
+                        rack: reg.rack,
+                    },
+                ))
+            })
+            .collect();
+        Ok(())
+    }
+
+    /// Reads every topic from ZooKeeper and opens the local replicas.
+    async fn load_topics(&self) -> Result<(), ZkError> {
+        for name in self.zk.topic_names().await? {
+            let Some(assignment) = self.zk.topic(&name).await? else {
+                continue;
+            };
+            let config = self.zk.topic_config(&name).await?;
+            let Some(replicas) = assignment.replicas() else {
+                tracing::warn!("topic {name}: malformed partition keys in its assignment; skipped");
+                continue;
+            };
+            let id = assignment.id().unwrap_or_else(uuid::Uuid::new_v4);
+            let mut partitions = Vec::with_capacity(replicas.len());
+            for (p, reps) in &replicas {
+                let state = match self.zk.partition_state(&name, *p).await? {
+                    Some((state, _)) => state,
+                    None => {
+                        let state = self.initial_state(reps).await?;
+                        if self.is_controller() {
+                            self.zk.create_partition_state(&name, *p, &state).await?;
+                        }
+                        state
+                    }
+                };
+                partitions.push(PartitionInfo {
+                    leader: state.leader,
+                    leader_epoch: state.leader_epoch,
+                    replicas: reps.clone(),
+                    isr: state.isr.clone(),
+                });
+            }
+            let info = TopicInfo {
+                internal: name.starts_with("__"),
+                name,
+                id,
+                partitions,
+                config,
+            };
+            self.open_replicas(&info).map_err(|e| ZkError::Json {
+                path: info.name.clone(),
+                reason: e,
+            })?;
+            self.metadata_mut().put_topic(info);
+        }
+        Ok(())
+    }
+
+    async fn initial_state(&self, replicas: &[i32]) -> Result<PartitionState, ZkError> {
+        let live = self.metadata().brokers.keys().copied().collect::<Vec<_>>();
+        let isr: Vec<i32> = replicas
+            .iter()
+            .copied()
+            .filter(|r| live.contains(r))
+            .collect();
+        Ok(PartitionState {
+            controller_epoch: self.zk.controller_epoch().await?,
+            leader: isr.first().copied().unwrap_or(-1),
+            version: 1,
+            leader_epoch: 0,
+            isr,
+        })
+    }
+
+    /// Opens (or creates) the logs of the partitions this broker leads.
+    fn open_replicas(&self, topic: &TopicInfo) -> Result<(), String> {
+        let me = self.config.broker_id;
+        let log_config = TopicLogConfig::resolve(&self.config, &topic.config)
+            .map(|t| log_config(&t))
+            .map_err(|e| e.to_string())?;
+        let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+        let name: Arc<str> = Arc::from(topic.name.as_str());
+        for (i, p) in topic.partitions.iter().enumerate() {
+            if !p.replicas.contains(&me) || p.leader != me {
+                continue;
+            }
+            let log = logs
+                .open_or_create(&topic.name, i as i32, log_config.clone())
+                .map_err(|e| format!("opening log {}-{i}: {e}", topic.name))?;
+            self.replicas.insert(Arc::new(Partition::new(
+                name.clone(),
+                i as i32,
+                log,
+                p.leader_epoch,
+            )));
+        }
+        Ok(())
+    }
+
+    /// Creates a topic as the controller: checks, ZooKeeper znodes, local logs.
+    pub async fn create_topic(&self, t: NewTopic) -> Result<Arc<TopicInfo>, ApiError> {
+        let _guard = self.admin.lock().await;
+        validate_topic_name(&t.name)
+            .map_err(|m| ApiError::new(ResponseError::InvalidTopicException, m))?;
+        if self.metadata().topic(&t.name).is_some() {
+            return Err(ApiError::new(
+                ResponseError::TopicAlreadyExists,
+                format!("Topic '{}' already exists.", t.name),
+            ));
+        }
+        validate_topic_configs(t.config.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .map_err(|e| ApiError::new(ResponseError::InvalidConfig, e.to_string()))?;
+        let live: Vec<i32> = self.metadata().brokers.keys().copied().collect();
+        let assignment = match &t.assignment {
+            Some(explicit) => {
+                if t.partitions.is_some() || t.replication_factor.is_some() {
+                    return Err(ApiError::new(
+                        ResponseError::InvalidRequest,
+                        "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.",
+                    ));
+                }
+                validate_assignment(explicit, &live)?
+            }
+            None => {
+                let partitions = t.partitions.unwrap_or(self.config.num_partitions);
+                let rf = t
+                    .replication_factor
+                    .unwrap_or(self.config.default_replication_factor);
+                if partitions <= 0 {
+                    return Err(ApiError::new(
+                        ResponseError::InvalidPartitions,
+                        "Number of partitions must be larger than 0.",
+                    ));
+                }
+                if rf <= 0 {
+                    return Err(ApiError::new(
+                        ResponseError::InvalidReplicationFactor,
+                        "Replication factor must be larger than 0.",
+                    ));
+                }
+                let start = rand::random::<usize>() % live.len().max(1);
+                assign_replicas(&live, partitions, rf, start)
+                    .map_err(|m| ApiError::new(ResponseError::InvalidReplicationFactor, m))?
+            }
+        };
+        let id = uuid::Uuid::new_v4();
+        let controller_epoch = self.zk.controller_epoch().await.map_err(zk_api_error)?;
+        let partitions: Vec<PartitionInfo> = assignment
+            .iter()
+            .map(|replicas| {
+                let isr: Vec<i32> = replicas
+                    .iter()
+                    .copied()
+                    .filter(|r| live.contains(r))
+                    .collect();
+                PartitionInfo {
+                    leader: isr.first().copied().unwrap_or(-1),
+                    leader_epoch: 0,
+                    replicas: replicas.clone(),
+                    isr,
+                }
+            })
+            .collect();
+        let info = TopicInfo {
+            internal: t.name.starts_with("__"),
+            name: t.name.clone(),
+            id,
+            partitions,
+            config: t.config.clone(),
+        };
+        if t.validate_only {
+            return Ok(Arc::new(info));
+        }
+        let created = self
+            .zk
+            .create_topic(&t.name, &TopicAssignment::new(&assignment, id), &t.config)
+            .await
+            .map_err(zk_api_error)?;
+        if !created {
+            return Err(ApiError::new(
+                ResponseError::TopicAlreadyExists,
+                format!("Topic '{}' already exists.", t.name),
+            ));
+        }
+        for (i, p) in info.partitions.iter().enumerate() {
+            let state = PartitionState {
+                controller_epoch,
+                leader: p.leader,
+                version: 1,
+                leader_epoch: p.leader_epoch,
+                isr: p.isr.clone(),
+            };
+            self.zk
+                .create_partition_state(&t.name, i as i32, &state)
+                .await
+                .map_err(zk_api_error)?;
+        }
+        self.open_replicas(&info)
+            .map_err(|m| ApiError::new(ResponseError::KafkaStorageError, m))?;
+        tracing::info!(
+            "created topic {} with {} partitions (replication factor {})",
+            t.name,
+            info.partitions.len(),
+            info.partitions.first().map_or(0, |p| p.replicas.len())
+        );
+        let info = Arc::new(info);
+        self.metadata_mut().put_topic((*info).clone());
+        Ok(info)
+    }
+
+    /// Deletes a topic: marks it in `/admin/delete_topics`, drops the local
+    /// logs, then removes its znodes (the controller's steps in Kafka).
+    pub async fn delete_topic(&self, name: &str) -> Result<(), ApiError> {
+        let _guard = self.admin.lock().await;
+        if self.metadata().topic(name).is_none() {
+            return Err(ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                "This server does not host this topic-partition.",
+            ));
+        }
+        self.zk
+            .mark_topic_for_deletion(name)
+            .await
+            .map_err(zk_api_error)?;
+        self.metadata_mut().remove_topic(name);
+        let removed = self.replicas.remove_topic(name);
+        {
+            let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+            for p in &removed {
+                if let Err(e) = logs.delete(name, p.index) {
+                    tracing::warn!("deleting log {name}-{}: {e}", p.index);
+                }
+            }
+        }
+        self.zk.remove_topic(name).await.map_err(zk_api_error)?;
+        tracing::info!("deleted topic {name}");
+        Ok(())
+    }
+
+    /// Serves clients until `shutdown` completes, then closes the logs cleanly.
+    pub async fn run(self: Arc<Self>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let accept = {
+            let broker = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    match listener.accept().await {
+                        Ok((stream, addr)) => {
+                            tokio::spawn(connection::serve(broker.clone(), stream, addr));
+                        }
+                        Err(e) => {
+                            tracing::warn!("accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+            })
+        };
+        let housekeeping = tokio::spawn(self.clone().housekeeping());
+        shutdown.await;
+        accept.abort();
+        housekeeping.abort();
+        for p in self.replicas.all() {
+            p.with_log_mut(|l| {
+                if let Err(e) = l.flush() {
+                    tracing::warn!("flushing {}-{}: {e}", p.topic, p.index);
+                }
+            });
+        }
+        if let Err(e) = self.logs.lock().unwrap_or_else(|e| e.into_inner()).shutdown() {
+            tracing::warn!("closing logs: {e}");
+        }
+        self.zk.deregister(self.config.broker_id).await;
+        tracing::info!("broker {} stopped", self.config.broker_id);
+    }
+
+    /// Retention, time-based rolls, and keeping the broker list current.
+    async fn housekeeping(self: Arc<Self>) {
+        let check =
+            Duration::from_millis(self.config.log.retention_check_interval_ms.max(1) as u64);
+        let mut retention = tokio::time::interval(check);
+        let mut brokers = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tokio::select! {
+                _ = retention.tick() => {
+                    let now = now_ms();
+                    for p in self.replicas.all() {
+                        p.with_log_mut(|l| {
+                            if let Err(e) = l.maybe_roll(now).and_then(|_| l.enforce_retention(now)) {
+                                tracing::warn!("retention of {}-{}: {e}", p.topic, p.index);
+                            }
+                        });
+                    }
+                }
+                _ = brokers.tick() => {
+                    if let Err(e) = self.refresh_brokers().await {
+                        tracing::warn!("refreshing the broker list: {e}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Checks an explicit assignment: partitions 0..n, non-empty, distinct, live brokers.
+fn validate_assignment(
+    explicit: &[(i32, Vec<i32>)],
+    live: &[i32],
+) -> Result<Vec<Vec<i32>>, ApiError> {
+    let bad = |m: String| ApiError::new(ResponseError::InvalidReplicaAssignment, m);
+    let mut out = Vec::with_capacity(explicit.len());
+    for (i, (p, replicas)) in explicit.iter().enumerate() {
+        if *p != i as i32 {
+            return Err(bad(
+                "partitions should be a consecutive 0-based integer sequence".into(),
+            ));
+        }
+        if replicas.is_empty() {
+            return Err(bad(format!("replica list for partition {p} is empty")));
+        }
+        let mut distinct = replicas.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() != replicas.len() {
+            return Err(bad(format!(
+                "duplicate brokers in the replica list of partition {p}"
+            )));
+        }
+        if let Some(missing) = replicas.iter().find(|r| !live.contains(r)) {
+            return Err(bad(format!(
+                "broker {missing} in the assignment of partition {p} is not alive"
+            )));
+        }
+        out.push(replicas.clone());
+    }
+    if let Some(first) = out.first() {
+        if out.iter().any(|r| r.len() != first.len()) {
+            return Err(bad(
+                "all partitions must have the same number of replicas".into()
+            ));
+        }
+    }
+    Ok(out)
+}
