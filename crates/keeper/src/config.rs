@@ -235,7 +235,8 @@ impl KeeperConfig {
                 }
                 "autopurge.purgeInterval" => {
                     let hours = int(0, u32::MAX as u64)?;
-                    cfg.purge_interval = (hours > 0).then(|| std::time::Duration::from_secs(hours * 3600));
+                    cfg.purge_interval =
+                        (hours > 0).then(|| std::time::Duration::from_secs(hours * 3600));
                 }
                 "autopurge.purgeIntervalMs" => {
                     let ms = int(0, u64::MAX)?;
@@ -425,7 +426,10 @@ zookeeper.connection.timeout.ms=60000
         let (cfg, warnings) = KeeperConfig::parse(text).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(cfg.data_log_dir, PathBuf::from("/opt/zk/logs"));
-        assert_eq!(cfg.purge_interval, Some(std::time::Duration::from_secs(3600)));
+        assert_eq!(
+            cfg.purge_interval,
+            Some(std::time::Duration::from_secs(3600))
+        );
         assert_eq!(cfg.servers[0].host, "0.0.0.0");
         assert!(cfg.four_letter_allowed("srvr"));
         assert!(!cfg.four_letter_allowed("mntr"));

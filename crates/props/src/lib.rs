@@ -53,7 +53,10 @@ mod tests {
     #[test]
     fn strips_trailing_comments_and_reports_them() {
         let (props, warnings) = parse_properties("a=1\n# c\nb = two   #note\n!x\nbad line\nc:3\n");
-        let kv: Vec<(&str, &str)> = props.iter().map(|p| (p.key.as_str(), p.value.as_str())).collect();
+        let kv: Vec<(&str, &str)> = props
+            .iter()
+            .map(|p| (p.key.as_str(), p.value.as_str()))
+            .collect();
         assert_eq!(kv, vec![("a", "1"), ("b", "two"), ("c", "3")]);
         assert_eq!(props[1].line, 3);
         assert_eq!(warnings.len(), 2, "{warnings:?}");

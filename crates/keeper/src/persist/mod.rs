@@ -164,7 +164,13 @@ mod tests {
             std::fs::write(dir.join(format!("log.{z:x}")), b"l").unwrap();
         }
         purge(&base, &base, 3).unwrap();
-        let left = |prefix: &str| -> Vec<i64> { list_by_zxid(&dir, prefix).unwrap().into_iter().map(|(z, _)| z).collect() };
+        let left = |prefix: &str| -> Vec<i64> {
+            list_by_zxid(&dir, prefix)
+                .unwrap()
+                .into_iter()
+                .map(|(z, _)| z)
+                .collect()
+        };
         assert_eq!(left("snapshot"), vec![0x30, 0x40, 0x50]);
         // log.29 holds zxids up to 0x30 (the oldest kept snapshot): everything
         // before it is covered; log.29 itself is not needed either, log.31 on is.
