@@ -40,6 +40,7 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod convert;
 pub mod index;
 mod manager;
 mod partition;

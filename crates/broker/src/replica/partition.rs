@@ -2,8 +2,10 @@
 //! high watermark. With a single replica the high watermark is the log end;
 //! replication (ISR, follower fetch) will move it from here.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
+
+use kafka_protocol::records::Compression;
 
 use crate::log::{AppendInfo, LogError, PartitionLog, ReadInfo};
 
@@ -29,7 +31,11 @@ pub struct Partition {
     pub index: i32,
     log: RwLock<PartitionLog>,
     leader_epoch: AtomicI32,
+    /// The topic's `compression.type` as a codec id; `PRODUCER` keeps batches as sent.
+    compression: AtomicU8,
 }
+
+const PRODUCER: u8 = u8::MAX;
 
 impl Partition {
     pub fn new(topic: Arc<str>, index: i32, log: PartitionLog, leader_epoch: i32) -> Self {
@@ -38,7 +44,26 @@ impl Partition {
             index,
             log: RwLock::new(log),
             leader_epoch: AtomicI32::new(leader_epoch),
+            compression: AtomicU8::new(PRODUCER),
         }
+    }
+
+    /// Sets the topic's `compression.type` (`None` = `producer`).
+    pub fn set_compression(&self, codec: Option<Compression>) {
+        self.compression
+            .store(codec.map_or(PRODUCER, |c| c as u8), Ordering::Relaxed);
+    }
+
+    /// The codec batches are stored in, unless the producer's is kept.
+    pub fn compression(&self) -> Option<Compression> {
+        Some(match self.compression.load(Ordering::Relaxed) {
+            0 => Compression::None,
+            1 => Compression::Gzip,
+            2 => Compression::Snappy,
+            3 => Compression::Lz4,
+            4 => Compression::Zstd,
+            _ => return None,
+        })
     }
 
     pub fn leader_epoch(&self) -> i32 {
@@ -57,8 +82,14 @@ impl Partition {
         self.log.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Appends a produce request's records as leader.
+    /// Appends a produce request's records as leader, re-compressed first if
+    /// the topic's compression.type asks for another codec.
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo, LogError> {
+        let converted = match self.compression() {
+            Some(codec) => crate::log::convert::recompress(records, codec)?,
+            None => None,
+        };
+        let records = converted.as_deref().unwrap_or(records);
         let epoch = self.leader_epoch();
         self.write_log().append_as_leader(records, epoch, now_ms)
     }

@@ -66,6 +66,20 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
+/// The codec a topic's `compression.type` stores batches in (`None` = as produced).
+pub fn codec_of(c: crate::config::CompressionType) -> Option<kafka_protocol::records::Compression> {
+    use crate::config::CompressionType as C;
+    use kafka_protocol::records::Compression;
+    match c {
+        C::Producer => None,
+        C::Uncompressed => Some(Compression::None),
+        C::Gzip => Some(Compression::Gzip),
+        C::Snappy => Some(Compression::Snappy),
+        C::Lz4 => Some(Compression::Lz4),
+        C::Zstd => Some(Compression::Zstd),
+    }
+}
+
 /// A topic's log settings in the log module's terms.
 pub fn log_config(t: &TopicLogConfig) -> LogConfig {
     let positive = |v: i64| (0..i64::MAX).contains(&v).then_some(v as u64);
@@ -329,9 +343,9 @@ impl Broker {
     /// Opens (or creates) the logs of the partitions this broker leads.
     fn open_replicas(&self, topic: &TopicInfo) -> Result<(), String> {
         let me = self.config.broker_id;
-        let log_config = TopicLogConfig::resolve(&self.config, &topic.config)
-            .map(|t| log_config(&t))
-            .map_err(|e| e.to_string())?;
+        let resolved = TopicLogConfig::resolve(&self.config, &topic.config).map_err(|e| e.to_string())?;
+        let log_config = log_config(&resolved);
+        let codec = codec_of(resolved.compression_type);
         let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
         let name: Arc<str> = Arc::from(topic.name.as_str());
         for (i, p) in topic.partitions.iter().enumerate() {
@@ -341,12 +355,9 @@ impl Broker {
             let log = logs
                 .open_or_create(&topic.name, i as i32, log_config.clone())
                 .map_err(|e| format!("opening log {}-{i}: {e}", topic.name))?;
-            self.replicas.insert(Arc::new(Partition::new(
-                name.clone(),
-                i as i32,
-                log,
-                p.leader_epoch,
-            )));
+            let partition = Partition::new(name.clone(), i as i32, log, p.leader_epoch);
+            partition.set_compression(codec);
+            self.replicas.insert(Arc::new(partition));
         }
         Ok(())
     }
