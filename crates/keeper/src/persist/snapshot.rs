@@ -22,35 +22,65 @@ use crate::tree::{DataTree, Node};
 const MAGIC: &[u8; 4] = b"RSNP";
 const VERSION: u32 = 1;
 
+/// Encodes `state` in the snapshot format (used by tests and tools; the
+/// server streams with [`write_unsynced`] instead of building this buffer).
 pub fn encode(state: &KeeperState) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(64 + state.tree.approximate_data_size() * 2);
-    buf.put_slice(MAGIC);
-    buf.put_u32(VERSION);
-    buf.put_i64(state.last_zxid);
-    buf.put_i32(state.sessions.len() as i32);
-    for (id, s) in &state.sessions {
-        buf.put_i64(*id);
-        buf.put_i32(s.timeout_ms);
-        buf.put_buffer(&s.passwd);
+    let mut out = Vec::new();
+    encode_into(state, &mut out).expect("writing to a Vec cannot fail");
+    out
+}
+
+/// A writer that keeps a running CRC-32C of what passes through it.
+struct CrcWriter<W> {
+    inner: W,
+    crc: u32,
+}
+
+impl<W: Write> Write for CrcWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc = crc32c::crc32c_append(self.crc, &buf[..n]);
+        Ok(n)
     }
-    let nodes: Vec<(&str, &Node)> = state.tree.iter().collect();
-    buf.put_i32(nodes.len() as i32);
-    for (path, n) in nodes {
-        buf.put_string(path);
-        buf.put_opt_buffer(n.data.as_deref());
-        encode_acls(&n.acl, &mut buf);
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Streams `state` into `w` record by record, so a snapshot needs neither a
+/// copy of the tree nor a buffer of the whole file.
+fn encode_into(state: &KeeperState, w: impl Write) -> std::io::Result<()> {
+    let mut w = CrcWriter { inner: w, crc: 0 };
+    let mut rec: Vec<u8> = Vec::with_capacity(256);
+    rec.put_slice(MAGIC);
+    rec.put_u32(VERSION);
+    rec.put_i64(state.last_zxid);
+    rec.put_i32(state.sessions.len() as i32);
+    for (id, s) in &state.sessions {
+        rec.put_i64(*id);
+        rec.put_i32(s.timeout_ms);
+        rec.put_buffer(&s.passwd);
+    }
+    rec.put_i32(state.tree.len() as i32);
+    w.write_all(&rec)?;
+    for (path, n) in state.tree.iter() {
+        rec.clear();
+        rec.put_string(path);
+        rec.put_opt_buffer(n.data.as_deref());
+        encode_acls(&n.acl, &mut rec);
         for v in [n.czxid, n.mzxid, n.ctime, n.mtime] {
-            buf.put_i64(v);
+            rec.put_i64(v);
         }
         for v in [n.version, n.cversion, n.aversion] {
-            buf.put_i32(v);
+            rec.put_i32(v);
         }
-        buf.put_i64(n.ephemeral_owner);
-        buf.put_i64(n.pzxid);
+        rec.put_i64(n.ephemeral_owner);
+        rec.put_i64(n.pzxid);
+        w.write_all(&rec)?;
     }
-    let crc = crc32c::crc32c(&buf);
-    buf.put_u32(crc);
-    buf
+    let crc = w.crc;
+    w.inner.write_all(&crc.to_be_bytes())?;
+    w.inner.flush()
 }
 
 pub fn decode(bytes: &[u8]) -> Result<KeeperState, String> {
@@ -119,17 +149,44 @@ pub fn decode(bytes: &[u8]) -> Result<KeeperState, String> {
     inner().map_err(|e| e.to_string())
 }
 
-/// Writes `snapshot.<zxid>` atomically into `dir`.
-pub fn write(dir: &Path, state: &KeeperState) -> Result<PathBuf, PersistError> {
-    let bytes = encode(state);
+/// A snapshot written to a temp file but not yet durable: [`Self::commit`]
+/// fsyncs and renames it (on a background thread), so the file is whole or absent.
+pub struct PendingSnapshot {
+    dir: PathBuf,
+    tmp: PathBuf,
+    path: PathBuf,
+    file: File,
+}
+
+/// Writes the state to a temp file now (a short, synchronous pass over the
+/// tree, so it reflects exactly `state.last_zxid`).
+pub fn write_unsynced(dir: &Path, state: &KeeperState) -> Result<PendingSnapshot, PersistError> {
     let path = dir.join(format!("snapshot.{:x}", state.last_zxid));
     let tmp = dir.join(format!(".snapshot.{:x}.tmp", state.last_zxid));
-    let mut file = File::create(&tmp).map_err(io_err(&tmp))?;
-    file.write_all(&bytes).map_err(io_err(&tmp))?;
-    file.sync_all().map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
-    sync_dir(dir)?;
-    Ok(path)
+    let file = File::create(&tmp).map_err(io_err(&tmp))?;
+    let mut w = std::io::BufWriter::with_capacity(256 * 1024, &file);
+    encode_into(state, &mut w).map_err(io_err(&tmp))?;
+    drop(w);
+    Ok(PendingSnapshot {
+        dir: dir.to_owned(),
+        tmp,
+        path,
+        file,
+    })
+}
+
+impl PendingSnapshot {
+    pub fn commit(self) -> Result<PathBuf, PersistError> {
+        self.file.sync_all().map_err(io_err(&self.tmp))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(io_err(&self.path))?;
+        sync_dir(&self.dir)?;
+        Ok(self.path)
+    }
+}
+
+/// Writes `snapshot.<zxid>` durably into `dir`.
+pub fn write(dir: &Path, state: &KeeperState) -> Result<PathBuf, PersistError> {
+    write_unsynced(dir, state)?.commit()
 }
 
 pub fn read(path: &Path) -> Result<KeeperState, PersistError> {

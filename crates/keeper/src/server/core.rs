@@ -730,15 +730,20 @@ impl Core {
     /// older logs can be purged behind it.
     fn start_snapshot(&mut self) {
         self.since_snapshot = 0;
-        let state = self.state.clone();
-        let dir = self.cfg.data_dir.clone();
         let _ = self.log_tx.send(LogCmd::Roll(self.state.last_zxid + 1));
-        tokio::task::spawn_blocking(move || {
-            match persist::version_dir(&dir).and_then(|d| persist::snapshot::write(&d, &state)) {
-                Ok(path) => tracing::info!("wrote snapshot {}", path.display()),
-                Err(e) => tracing::error!("snapshot failed: {e}"),
+        // Serialized here, between transactions (no copy of the tree is kept);
+        // the fsync and rename happen off this task.
+        let pending = persist::version_dir(&self.cfg.data_dir)
+            .and_then(|d| persist::snapshot::write_unsynced(&d, &self.state));
+        match pending {
+            Ok(pending) => {
+                tokio::task::spawn_blocking(move || match pending.commit() {
+                    Ok(path) => tracing::info!("wrote snapshot {}", path.display()),
+                    Err(e) => tracing::error!("snapshot failed: {e}"),
+                });
             }
-        });
+            Err(e) => tracing::error!("snapshot failed: {e}"),
+        }
     }
 
     // ---- output ----

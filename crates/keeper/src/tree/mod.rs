@@ -182,6 +182,15 @@ impl DataTree {
         self.nodes.get(path)
     }
 
+    /// Number of znodes stored.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
     /// Number of znodes as ZooKeeper reports it (its root is indexed twice).
     pub fn node_count(&self) -> usize {
         self.nodes.len() + 1
