@@ -24,7 +24,10 @@ pub fn codec_id(c: Compression) -> u8 {
 /// all batches already use it (the common case: nothing is copied).
 pub fn recompress(records: &[u8], target: Compression) -> Result<Option<Bytes>, LogError> {
     let headers: Vec<(usize, BatchHeader)> = batch::batches(records).collect::<Result<_, _>>()?;
-    if headers.iter().all(|(_, h)| h.compression() == codec_id(target) || h.is_control()) {
+    if headers
+        .iter()
+        .all(|(_, h)| h.compression() == codec_id(target) || h.is_control())
+    {
         return Ok(None);
     }
     let mut out = BytesMut::with_capacity(records.len());
@@ -39,7 +42,9 @@ pub fn recompress(records: &[u8], target: Compression) -> Result<Option<Bytes>, 
         out.extend_from_slice(&raw[..HEADER_SIZE]);
         compress(target, &plain, &mut out)?;
         let batch = &mut out[at..];
-        let attributes = (u16::from_be_bytes([batch[ATTRIBUTES_AT], batch[ATTRIBUTES_AT + 1]]) & !0x7) | codec_id(target) as u16;
+        let attributes = (u16::from_be_bytes([batch[ATTRIBUTES_AT], batch[ATTRIBUTES_AT + 1]])
+            & !0x7)
+            | codec_id(target) as u16;
         batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
         let length = (batch.len() - LOG_OVERHEAD) as u32;
         batch[LENGTH_AT..LENGTH_AT + 4].copy_from_slice(&length.to_be_bytes());
@@ -94,7 +99,9 @@ fn compress(target: Compression, plain: &[u8], out: &mut BytesMut) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::records::{Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    use kafka_protocol::records::{
+        Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
 
     fn encode(n: usize, compression: Compression) -> Bytes {
         let records: Vec<Record> = (0..n)

@@ -74,6 +74,14 @@ api_table! {
     ListOffsets => handlers::list_offsets,
     CreateTopics => handlers::admin::create_topics,
     DeleteTopics => handlers::admin::delete_topics,
+    DeleteRecords => handlers::admin::delete_records,
+    OffsetForLeaderEpoch => handlers::offset_for_leader_epoch,
+    DescribeConfigs => handlers::admin::describe_configs,
+    AlterConfigs => handlers::admin::alter_configs,
+    DescribeLogDirs => handlers::admin::describe_log_dirs,
+    CreatePartitions => handlers::admin::create_partitions,
+    IncrementalAlterConfigs => handlers::admin::incremental_alter_configs,
+    DescribeCluster => handlers::admin::describe_cluster,
 }
 
 /// The v0 answer to an ApiVersions request of a version we do not know.

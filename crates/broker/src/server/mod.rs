@@ -4,6 +4,7 @@
 
 pub mod apis;
 pub mod connection;
+mod topics;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -343,7 +344,8 @@ impl Broker {
     /// Opens (or creates) the logs of the partitions this broker leads.
     fn open_replicas(&self, topic: &TopicInfo) -> Result<(), String> {
         let me = self.config.broker_id;
-        let resolved = TopicLogConfig::resolve(&self.config, &topic.config).map_err(|e| e.to_string())?;
+        let resolved =
+            TopicLogConfig::resolve(&self.config, &topic.config).map_err(|e| e.to_string())?;
         let log_config = log_config(&resolved);
         let codec = codec_of(resolved.compression_type);
         let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
@@ -531,7 +533,12 @@ impl Broker {
                 }
             });
         }
-        if let Err(e) = self.logs.lock().unwrap_or_else(|e| e.into_inner()).shutdown() {
+        if let Err(e) = self
+            .logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .shutdown()
+        {
             tracing::warn!("closing logs: {e}");
         }
         self.zk.deregister(self.config.broker_id).await;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
 
-use super::{log_config, zk_api_error, Broker};
+use super::{codec_of, log_config, zk_api_error, Broker};
 use crate::config::{validate_topic_configs, TopicLogConfig};
 use crate::handlers::ApiError;
 use crate::metadata::assign_replicas;
@@ -29,29 +29,37 @@ fn join<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
         .join(", ")
 }
 
-/// Checks the replica lists of partitions to add, as Kafka's
-/// `AdminZkClient.validateReplicaAssignment`: non-empty, distinct, live,
-/// and as many replicas as partition 0 has. `first` is the number of the
-/// first new partition.
-pub(crate) fn validate_new_assignment(
-    first: i32,
-    assignment: &[Vec<i32>],
-    replication_factor: usize,
-    live: &BTreeSet<i32>,
-) -> Result<(), ApiError> {
-    let bad = |m: String| err(ResponseError::InvalidReplicaAssignment, m);
+fn check_known_brokers(assignment: &[Vec<i32>], live: &BTreeSet<i32>) -> Result<(), ApiError> {
     let unknown: BTreeSet<i32> = assignment
         .iter()
         .flatten()
         .copied()
         .filter(|b| !live.contains(b))
         .collect();
-    if !unknown.is_empty() {
-        return Err(bad(format!(
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(err(
+        ResponseError::InvalidReplicaAssignment,
+        format!(
             "Unknown broker(s) in replica assignment: {}.",
             join(&unknown)
-        )));
-    }
+        ),
+    ))
+}
+
+/// Checks the replica lists of partitions to add, as Kafka's
+/// `AdminZkClient.validateReplicaAssignment`: non-empty, distinct, live,
+/// and as many replicas as partition 0 has. `first` is the number of the
+/// first new partition.
+fn validate_new_assignment(
+    first: i32,
+    assignment: &[Vec<i32>],
+    replication_factor: usize,
+    live: &BTreeSet<i32>,
+) -> Result<(), ApiError> {
+    check_known_brokers(assignment, live)?;
+    let bad = |m: String| err(ResponseError::InvalidReplicaAssignment, m);
     let mut wrong_rf = Vec::new();
     for (i, replicas) in assignment.iter().enumerate() {
         let p = first + i as i32;
@@ -162,13 +170,9 @@ impl Broker {
         let added = count - old;
         let new_assignment = match assignment {
             Some(explicit) => {
-                let unknown: BTreeSet<i32> = explicit
-                    .iter()
-                    .flatten()
-                    .copied()
-                    .filter(|b| !live.contains(b))
-                    .collect();
-                if unknown.is_empty() && explicit.len() as i32 != added {
+                // Kafka names unknown brokers before a wrong count.
+                check_known_brokers(&explicit, &live)?;
+                if explicit.len() as i32 != added {
                     return Err(err(
                         ResponseError::InvalidReplicaAssignment,
                         format!(
@@ -184,10 +188,7 @@ impl Broker {
                 // Continue Kafka's placement where the topic left off: the
                 // start index is the broker holding partition 0's leader.
                 let sorted: Vec<i32> = live.iter().copied().collect();
-                let start = sorted
-                    .iter()
-                    .position(|b| *b >= partition0[0])
-                    .unwrap_or(0);
+                let start = sorted.iter().position(|b| *b >= partition0[0]).unwrap_or(0);
                 let mut all = assign_replicas(&sorted, count, rf as i32, start)
                     .map_err(|m| err(ResponseError::InvalidReplicationFactor, m))?;
                 all.split_off(old as usize)
@@ -255,9 +256,9 @@ impl Broker {
         partitions: &[PartitionInfo],
     ) -> Result<(), String> {
         let me = self.config.broker_id;
-        let log_config = TopicLogConfig::resolve(&self.config, config)
-            .map(|t| log_config(&t))
-            .map_err(|e| e.to_string())?;
+        let resolved = TopicLogConfig::resolve(&self.config, config).map_err(|e| e.to_string())?;
+        let log_config = log_config(&resolved);
+        let codec = codec_of(resolved.compression_type);
         let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
         let name: Arc<str> = Arc::from(topic);
         for (i, p) in partitions.iter().enumerate() {
@@ -268,12 +269,9 @@ impl Broker {
             let log = logs
                 .open_or_create(topic, index, log_config.clone())
                 .map_err(|e| format!("opening log {topic}-{index}: {e}"))?;
-            self.replicas.insert(Arc::new(Partition::new(
-                name.clone(),
-                index,
-                log,
-                p.leader_epoch,
-            )));
+            let partition = Partition::new(name.clone(), index, log, p.leader_epoch);
+            partition.set_compression(codec);
+            self.replicas.insert(Arc::new(partition));
         }
         Ok(())
     }
@@ -306,9 +304,8 @@ impl Broker {
         };
         let stored = self.zk.topic_config(topic).await.map_err(zk_api_error)?;
         let config = update(&stored)?;
-        let invalid = |e: crate::config::ConfigError| {
-            err(ResponseError::InvalidConfig, e.kafka_message())
-        };
+        let invalid =
+            |e: crate::config::ConfigError| err(ResponseError::InvalidConfig, e.kafka_message());
         validate_topic_configs(config.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .map_err(invalid)?;
         let resolved = TopicLogConfig::resolve(&self.config, &config).map_err(invalid)?;
@@ -320,9 +317,11 @@ impl Broker {
             .await
             .map_err(zk_api_error)?;
         let log_config = log_config(&resolved);
+        let codec = codec_of(resolved.compression_type);
         for p in self.replicas.all() {
             if &*p.topic == topic {
                 p.with_log_mut(|l| l.set_config(log_config.clone()));
+                p.set_compression(codec);
             }
         }
         tracing::info!(

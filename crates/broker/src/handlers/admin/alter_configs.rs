@@ -61,7 +61,8 @@ pub async fn handle(
         };
         let mut resp = AlterConfigsResourceResponse::default()
             .with_resource_type(r.resource_type)
-            .with_resource_name(r.resource_name);
+            .with_resource_name(r.resource_name)
+            .with_error_message(None);
         if let Err(e) = outcome {
             resp = resp
                 .with_error_code(e.code())
@@ -73,7 +74,9 @@ pub async fn handle(
 }
 
 /// Which resources appear more than once (by type and name), in order.
-pub fn duplicate_resources<'a>(resources: impl Iterator<Item = (i8, &'a str)> + Clone) -> Vec<bool> {
+pub fn duplicate_resources<'a>(
+    resources: impl Iterator<Item = (i8, &'a str)> + Clone,
+) -> Vec<bool> {
     let mut count: HashMap<(i8, &str), usize> = HashMap::new();
     for r in resources.clone() {
         *count.entry(r).or_default() += 1;
@@ -101,7 +104,10 @@ pub fn shape_error<'a>(
         .map(|(name, _)| name)
         .collect();
     if !nulls.is_empty() {
-        return invalid(format!("Null value not supported for : {}", nulls.join(", ")));
+        return invalid(format!(
+            "Null value not supported for : {}",
+            nulls.join(", ")
+        ));
     }
     None
 }
@@ -158,11 +164,14 @@ mod tests {
                 .with_resource_type(BROKER)
                 .with_resource_name(str_bytes("1"))
                 .with_error_code(ResponseError::InvalidRequest.code())
-                .with_error_message(Some(str_bytes("dynamic broker configs are not supported yet"))),
+                .with_error_message(Some(str_bytes(
+                    "dynamic broker configs are not supported yet",
+                ))),
         ]);
         for v in VERSIONS.0..=VERSIONS.1 {
             let mut buf = bytes::BytesMut::new();
-            resp.encode(&mut buf, v).unwrap_or_else(|e| panic!("v{v}: {e}"));
+            resp.encode(&mut buf, v)
+                .unwrap_or_else(|e| panic!("v{v}: {e}"));
         }
     }
 }

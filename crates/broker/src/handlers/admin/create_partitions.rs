@@ -83,7 +83,8 @@ mod tests {
         ]);
         for v in VERSIONS.0..=VERSIONS.1 {
             let mut buf = bytes::BytesMut::new();
-            resp.encode(&mut buf, v).unwrap_or_else(|e| panic!("v{v}: {e}"));
+            resp.encode(&mut buf, v)
+                .unwrap_or_else(|e| panic!("v{v}: {e}"));
         }
     }
 }

@@ -35,8 +35,8 @@ pub async fn handle(
                 .partitions
                 .iter()
                 .map(|p| {
-                    let result =
-                        DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
+                    let result = DeleteRecordsPartitionResult::default()
+                        .with_partition_index(p.partition_index);
                     match delete(b, &name, p.partition_index, p.offset) {
                         Ok(low_watermark) => result.with_low_watermark(low_watermark),
                         Err(code) => result.with_low_watermark(-1).with_error_code(code.code()),
@@ -100,20 +100,22 @@ mod tests {
 
     #[test]
     fn encodes_at_every_served_version() {
-        let resp = DeleteRecordsResponse::default().with_topics(vec![DeleteRecordsTopicResult::default()
-            .with_name(topic_name("t"))
-            .with_partitions(vec![
-                DeleteRecordsPartitionResult::default()
-                    .with_partition_index(0)
-                    .with_low_watermark(42),
-                DeleteRecordsPartitionResult::default()
-                    .with_partition_index(1)
-                    .with_low_watermark(-1)
-                    .with_error_code(ResponseError::OffsetOutOfRange.code()),
-            ])]);
+        let resp =
+            DeleteRecordsResponse::default().with_topics(vec![DeleteRecordsTopicResult::default()
+                .with_name(topic_name("t"))
+                .with_partitions(vec![
+                    DeleteRecordsPartitionResult::default()
+                        .with_partition_index(0)
+                        .with_low_watermark(42),
+                    DeleteRecordsPartitionResult::default()
+                        .with_partition_index(1)
+                        .with_low_watermark(-1)
+                        .with_error_code(ResponseError::OffsetOutOfRange.code()),
+                ])]);
         for v in VERSIONS.0..=VERSIONS.1 {
             let mut buf = bytes::BytesMut::new();
-            resp.encode(&mut buf, v).unwrap_or_else(|e| panic!("v{v}: {e}"));
+            resp.encode(&mut buf, v)
+                .unwrap_or_else(|e| panic!("v{v}: {e}"));
         }
     }
 }

@@ -20,7 +20,8 @@ const CONTROLLER_ENDPOINT: i8 = 2;
 /// The cluster operations Kafka grants when no authorizer is configured
 /// (CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS,
 /// IDEMPOTENT_WRITE), as a bit field by `AclOperation` code.
-const CLUSTER_OPERATIONS: i32 = (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+const CLUSTER_OPERATIONS: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
 pub async fn handle(
     b: &Arc<Broker>,
@@ -96,7 +97,8 @@ mod tests {
                 .with_rack(Some(str_bytes("r1")))]);
         for v in VERSIONS.0..=VERSIONS.1 {
             let mut buf = bytes::BytesMut::new();
-            resp.encode(&mut buf, v).unwrap_or_else(|e| panic!("v{v}: {e}"));
+            resp.encode(&mut buf, v)
+                .unwrap_or_else(|e| panic!("v{v}: {e}"));
         }
     }
 }

@@ -74,11 +74,14 @@ pub async fn handle(
         let name = r.resource_name.to_string();
         let result = DescribeConfigsResult::default()
             .with_resource_type(r.resource_type)
-            .with_resource_name(r.resource_name.clone());
+            .with_resource_name(r.resource_name.clone())
+            .with_error_message(None);
         let result = match describe(b, r.resource_type, &name).await {
             Ok(entries) => {
+                // As Kafka's ConfigHelper: null and empty both mean every key.
                 let keys: Option<Vec<String>> = r
                     .configuration_keys
+                    .filter(|k| !k.is_empty())
                     .map(|k| k.iter().map(|s| s.to_string()).collect());
                 result.with_configs(
                     entries
@@ -168,9 +171,12 @@ fn entry(e: ConfigEntry, shape: Shape) -> DescribeConfigsResourceResult {
     if shape.v3 {
         out = out.with_config_type(e.config_type_id());
     }
-    if shape.documentation {
-        out = out.with_documentation(e.documentation.map(str_bytes));
-    }
+    // Null unless asked for (the schema's default is an empty string).
+    out = out.with_documentation(
+        e.documentation
+            .filter(|_| shape.documentation)
+            .map(str_bytes),
+    );
     out.with_name(str_bytes(&e.name))
 }
 
@@ -203,8 +209,15 @@ mod tests {
                     .into_iter()
                     .map(|e| entry(e, shape))
                     .collect();
-                let broker: Vec<_> = config.describe().into_iter().map(|e| entry(e, shape)).collect();
-                let retention = topic.iter().find(|e| e.name.as_str() == "retention.ms").unwrap();
+                let broker: Vec<_> = config
+                    .describe()
+                    .into_iter()
+                    .map(|e| entry(e, shape))
+                    .collect();
+                let retention = topic
+                    .iter()
+                    .find(|e| e.name.as_str() == "retention.ms")
+                    .unwrap();
                 assert_eq!(retention.value.as_deref(), Some("1000"));
                 assert_eq!(retention.synonyms.is_empty(), !synonyms);
                 let resp = DescribeConfigsResponse::default().with_results(vec![
@@ -222,7 +235,8 @@ mod tests {
                         .with_error_code(ResponseError::UnknownTopicOrPartition.code()),
                 ]);
                 let mut buf = bytes::BytesMut::new();
-                resp.encode(&mut buf, v).unwrap_or_else(|e| panic!("v{v}: {e}"));
+                resp.encode(&mut buf, v)
+                    .unwrap_or_else(|e| panic!("v{v}: {e}"));
             }
         }
     }

@@ -111,7 +111,8 @@ pub async fn handle(
         };
         let mut resp = AlterConfigsResourceResponse::default()
             .with_resource_type(r.resource_type)
-            .with_resource_name(r.resource_name);
+            .with_resource_name(r.resource_name)
+            .with_error_message(None);
         if let Err(e) = outcome {
             resp = resp
                 .with_error_code(e.code())
@@ -203,7 +204,11 @@ mod tests {
                 change("retention.ms", Op::Set, Some("2000")),
                 change("segment.ms", Op::Delete, None),
                 change("cleanup.policy", Op::Append, Some("compact,delete")),
-                change("leader.replication.throttled.replicas", Op::Append, Some("0:1")),
+                change(
+                    "leader.replication.throttled.replicas",
+                    Op::Append,
+                    Some("0:1"),
+                ),
             ],
         )
         .unwrap();
@@ -253,7 +258,8 @@ mod tests {
         ]);
         for v in VERSIONS.0..=VERSIONS.1 {
             let mut buf = bytes::BytesMut::new();
-            resp.encode(&mut buf, v).unwrap_or_else(|e| panic!("v{v}: {e}"));
+            resp.encode(&mut buf, v)
+                .unwrap_or_else(|e| panic!("v{v}: {e}"));
         }
     }
 }

@@ -1,4 +1,11 @@
 //! Admin APIs: topics, partitions, configs, cluster and log dirs.
 
+pub mod alter_configs;
+pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod describe_log_dirs;
+pub mod incremental_alter_configs;
