@@ -3,6 +3,7 @@
 //! replaying the same transactions always yields the same state.
 
 use std::collections::HashMap;
+
 use std::sync::Arc;
 
 use crate::acl;
@@ -122,7 +123,7 @@ impl KeeperState {
         let Some(node) = self.tree.get(p) else {
             return false;
         };
-        if !node.children.is_empty() {
+        if node.num_children != 0 {
             return false;
         }
         if node.is_container() {
@@ -198,7 +199,7 @@ impl KeeperState {
                 acl::check(&parent.acl, perms::DELETE, auth)?;
                 let node = self.tree.get(p).ok_or(ErrorCode::NoNode)?;
                 check_version(*version, node.version)?;
-                if !node.children.is_empty() {
+                if node.num_children != 0 {
                     return Err(ErrorCode::NotEmpty);
                 }
                 undos.push(self.tree.delete(p, txn.zxid));
@@ -215,7 +216,8 @@ impl KeeperState {
                 acl::check(&node.acl, perms::WRITE, auth)?;
                 check_version(*version, node.version)?;
                 let (stat, undo) = self.tree.modify(p, |n| {
-                    n.data = data.clone();
+                    // An exact-size copy: the request's buffer may be shared.
+                    n.data = data.as_deref().map(Box::from);
                     n.mzxid = txn.zxid;
                     n.mtime = txn.time;
                     n.version = n.version.wrapping_add(1);
@@ -282,7 +284,8 @@ impl KeeperState {
             _ => 0,
         };
         let acl = self.share_acl(&parent_path, acl);
-        let node = tree::new_node(req.data.clone(), acl, owner, txn.zxid, txn.time);
+        let data = req.data.as_deref().map(Box::from);
+        let node = tree::new_node(data, acl, owner, txn.zxid, txn.time);
         undos.push(self.tree.create(&final_path, node, txn.zxid));
         Ok(final_path)
     }

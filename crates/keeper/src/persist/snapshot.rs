@@ -6,7 +6,6 @@
 //! first), then a crc32c of everything before it. Written to a temp file,
 //! fsynced, then renamed, so a snapshot file is either whole or absent.
 
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -120,7 +119,7 @@ pub fn decode(bytes: &[u8]) -> Result<KeeperState, String> {
         let mut nodes = Vec::with_capacity(count.min(r.remaining() / 60 + 1));
         for _ in 0..count {
             let path = r.string()?;
-            let data = r.opt_bytes()?;
+            let data = r.opt_bytes()?.map(|b| Box::from(&b[..]));
             let acl = decode_acls(r)?;
             nodes.push((
                 path,
@@ -136,7 +135,7 @@ pub fn decode(bytes: &[u8]) -> Result<KeeperState, String> {
                     aversion: r.i32()?,
                     ephemeral_owner: r.i64()?,
                     pzxid: r.i64()?,
-                    children: BTreeSet::new(),
+                    num_children: 0,
                 },
             ));
         }

@@ -57,9 +57,9 @@ impl ReadCtx<'_> {
         if watch {
             self.watches.add(self.conn, WatchKind::Child, p);
         }
-        let mut out = Vec::with_capacity(8 + node.children.len() * 16);
-        out.put_i32(node.children.len() as i32);
-        for c in &node.children {
+        let mut out = Vec::with_capacity(8 + node.num_children as usize * 16);
+        out.put_i32(node.num_children as i32);
+        for c in self.state.tree.children(p) {
             out.put_string(c);
         }
         if with_stat {

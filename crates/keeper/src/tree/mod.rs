@@ -1,13 +1,19 @@
 //! The data tree: znodes, their stats, and the indexes ZooKeeper keeps beside
 //! them (ephemerals by session, containers, TTL nodes). Pure state: it is changed
 //! only by the transaction applier ([`crate::txn`]) and reads no clock.
+//!
+//! Memory matters (a keeper should be a small process): all znodes live in one
+//! map ordered by path, so a node's children are a range of that map and no
+//! node keeps a set of child names; short paths are stored inline; each node is
+//! one allocation plus its data.
 
 pub mod path;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use compact_str::CompactString;
 
 use crate::proto::codes::{CONTAINER_OWNER, TTL_OWNER_MASK};
 use crate::proto::{Acl, ErrorCode, Id, Stat};
@@ -15,11 +21,13 @@ use crate::proto::{Acl, ErrorCode, Id, Stat};
 /// ACLs are shared between nodes: most trees use a handful of distinct lists.
 pub type AclList = Arc<[Acl]>;
 
-/// One znode. `numChildren` and `dataLength` are derived, never stored.
+/// A znode's data; `None` when created or set with null data (returned as null).
+pub type Data = Option<Box<[u8]>>;
+
+/// One znode. `dataLength` is derived, never stored.
 #[derive(Debug, Clone)]
 pub struct Node {
-    /// `None` when created or set with null data (returned as null).
-    pub data: Option<Bytes>,
+    pub data: Data,
     pub acl: AclList,
     pub czxid: i64,
     pub mzxid: i64,
@@ -32,7 +40,8 @@ pub struct Node {
     pub aversion: i32,
     pub ephemeral_owner: i64,
     pub pzxid: i64,
-    pub children: BTreeSet<Box<str>>,
+    /// Kept by [`DataTree`] as children come and go.
+    pub num_children: u32,
 }
 
 impl Node {
@@ -49,12 +58,12 @@ impl Node {
             aversion: 0,
             ephemeral_owner: 0,
             pzxid: 0,
-            children: BTreeSet::new(),
+            num_children: 0,
         }
     }
 
     pub fn data_len(&self) -> usize {
-        self.data.as_ref().map_or(0, Bytes::len)
+        self.data.as_ref().map_or(0, |d| d.len())
     }
 
     pub fn stat(&self) -> Stat {
@@ -67,12 +76,12 @@ impl Node {
             cversion: self
                 .cversion
                 .wrapping_mul(2)
-                .wrapping_sub(self.children.len() as i32),
+                .wrapping_sub(self.num_children as i32),
             aversion: self.aversion,
             // Clients see the owning session only; container and TTL markers read as 0.
             ephemeral_owner: self.ephemeral_session().unwrap_or(0),
             data_length: self.data_len() as i32,
-            num_children: self.children.len() as i32,
+            num_children: self.num_children as i32,
             pzxid: self.pzxid,
         }
     }
@@ -132,7 +141,9 @@ pub enum Undo {
 /// All znodes, keyed by full path.
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    nodes: HashMap<Box<str>, Node>,
+    /// Ordered by path, so `/a`'s children are the keys after `/a/` (skipping
+    /// each child's own subtree). Boxed nodes keep the map's entries small.
+    nodes: BTreeMap<CompactString, Box<Node>>,
     ephemerals: HashMap<i64, BTreeSet<Box<str>>>,
     containers: BTreeSet<Box<str>>,
     ttls: BTreeSet<Box<str>>,
@@ -151,13 +162,14 @@ impl DataTree {
     pub fn new() -> Self {
         let open: AclList = open_acl().into();
         let mut tree = DataTree {
-            nodes: HashMap::new(),
+            nodes: BTreeMap::new(),
             ephemerals: HashMap::new(),
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
             data_size: 0,
         };
-        tree.nodes.insert("/".into(), Node::empty(open.clone()));
+        tree.nodes
+            .insert("/".into(), Box::new(Node::empty(open.clone())));
         tree.insert_system("/zookeeper", open.clone());
         tree.insert_system("/zookeeper/quota", open);
         let read_only: AclList = vec![Acl {
@@ -170,16 +182,16 @@ impl DataTree {
     }
 
     fn insert_system(&mut self, p: &str, acl: AclList) {
-        let (parent, name) = path::split(p);
+        let (parent, _) = path::split(p);
         if let Some(parent) = self.nodes.get_mut(parent) {
-            parent.children.insert(name.into());
+            parent.num_children += 1;
         }
         self.data_size += p.len();
-        self.nodes.insert(p.into(), Node::empty(acl));
+        self.nodes.insert(p.into(), Box::new(Node::empty(acl)));
     }
 
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path)
+        self.nodes.get(path).map(|n| &**n)
     }
 
     /// Number of znodes stored.
@@ -226,28 +238,44 @@ impl DataTree {
 
     /// Every path, for snapshots and the `dump` of tests.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
-        self.nodes.iter().map(|(p, n)| (&**p, n))
+        self.nodes.iter().map(|(p, n)| (&**p, &**n))
     }
 
-    /// Number of descendants of `path` (`getAllChildrenNumber`).
+    /// Number of descendants of `path` (`getAllChildrenNumber`): the keys
+    /// that start with `path/`.
     pub fn descendant_count(&self, path: &str) -> usize {
-        let mut count = 0;
-        let mut stack = vec![path.to_owned()];
-        while let Some(p) = stack.pop() {
-            if let Some(n) = self.nodes.get(p.as_str()) {
-                for c in &n.children {
-                    count += 1;
-                    stack.push(path::join(&p, c));
+        let prefix = child_prefix(path);
+        self.nodes
+            .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix.as_str()))
+            .count()
+    }
+
+    /// The names of `path`'s children, in order. A child's key sorts before
+    /// its own subtree, which is skipped in one jump (to `child` + '0', the
+    /// character after '/').
+    pub fn children<'a>(&'a self, path: &str) -> impl Iterator<Item = &'a str> + 'a {
+        let prefix = child_prefix(path);
+        let mut from: Bound<String> = Bound::Included(prefix.clone());
+        std::iter::from_fn(move || loop {
+            let bounds = (from.as_ref().map(String::as_str), Bound::Unbounded);
+            let (key, _) = self.nodes.range::<str, _>(bounds).next()?;
+            let rest = key.strip_prefix(prefix.as_str())?;
+            match rest.find('/') {
+                None if !rest.is_empty() => {
+                    from = Bound::Excluded(key.to_string());
+                    return Some(&key[prefix.len()..]);
                 }
+                None => from = Bound::Excluded(key.to_string()),
+                Some(i) => from = Bound::Included(format!("{prefix}{}0", &rest[..i])),
             }
-        }
-        count
+        })
     }
 
     /// Inserts a node whose parent exists and which does not exist yet; the
     /// caller has checked both (and ACLs). Updates the parent's cversion/pzxid.
     pub fn create(&mut self, p: &str, node: Node, zxid: i64) -> Undo {
-        let (parent_path, name) = path::split(p);
+        let (parent_path, _) = path::split(p);
         let parent = self
             .nodes
             .get_mut(parent_path)
@@ -257,12 +285,12 @@ impl DataTree {
             parent_cversion: parent.cversion,
             parent_pzxid: parent.pzxid,
         };
-        parent.children.insert(name.into());
+        parent.num_children += 1;
         parent.cversion += 1;
         parent.pzxid = zxid;
         self.index(p, &node);
         self.data_size += p.len() + node.data_len();
-        self.nodes.insert(p.into(), node);
+        self.nodes.insert(p.into(), Box::new(node));
         undo
     }
 
@@ -270,10 +298,10 @@ impl DataTree {
     /// As in ZooKeeper, a delete moves the parent's pzxid forward but leaves its
     /// stored cversion (a count of creates) alone.
     pub fn delete(&mut self, p: &str, zxid: i64) -> Undo {
-        let node = self.nodes.remove(p).expect("caller checked node");
+        let node = *self.nodes.remove(p).expect("caller checked node");
         self.unindex(p, &node);
         self.data_size -= p.len() + node.data_len();
-        let (parent_path, name) = path::split(p);
+        let (parent_path, _) = path::split(p);
         let parent = self
             .nodes
             .get_mut(parent_path)
@@ -284,7 +312,7 @@ impl DataTree {
             parent_cversion: parent.cversion,
             parent_pzxid: parent.pzxid,
         };
-        parent.children.remove(name);
+        parent.num_children -= 1;
         parent.pzxid = parent.pzxid.max(zxid);
         undo
     }
@@ -292,7 +320,7 @@ impl DataTree {
     /// Changes a node in place through `f`, returning its new stat and the undo.
     pub fn modify(&mut self, p: &str, f: impl FnOnce(&mut Node)) -> (Stat, Undo) {
         let node = self.nodes.get_mut(p).expect("caller checked node");
-        let before = node.clone();
+        let before = (**node).clone();
         f(node);
         self.data_size = self.data_size + node.data_len() - before.data_len();
         let stat = node.stat();
@@ -318,9 +346,9 @@ impl DataTree {
                         self.unindex(&p, &node);
                         self.data_size -= p.len() + node.data_len();
                     }
-                    let (parent_path, name) = path::split(&p);
+                    let (parent_path, _) = path::split(&p);
                     if let Some(parent) = self.nodes.get_mut(parent_path) {
-                        parent.children.remove(name);
+                        parent.num_children -= 1;
                         parent.cversion = parent_cversion;
                         parent.pzxid = parent_pzxid;
                     }
@@ -331,20 +359,20 @@ impl DataTree {
                     parent_cversion,
                     parent_pzxid,
                 } => {
-                    let (parent_path, name) = path::split(&p);
+                    let (parent_path, _) = path::split(&p);
                     if let Some(parent) = self.nodes.get_mut(parent_path) {
-                        parent.children.insert(name.into());
+                        parent.num_children += 1;
                         parent.cversion = parent_cversion;
                         parent.pzxid = parent_pzxid;
                     }
                     self.index(&p, &node);
                     self.data_size += p.len() + node.data_len();
-                    self.nodes.insert(p.into(), node);
+                    self.nodes.insert(p.into(), Box::new(node));
                 }
                 Undo::Replaced { path: p, node } => {
                     if let Some(cur) = self.nodes.get_mut(p.as_str()) {
                         self.data_size = self.data_size + node.data_len() - cur.data_len();
-                        *cur = node;
+                        **cur = node;
                     }
                 }
             }
@@ -379,30 +407,27 @@ impl DataTree {
     /// Rebuilds a tree from snapshot entries (parents may come after children).
     pub fn from_nodes(nodes: Vec<(String, Node)>) -> Result<Self, ErrorCode> {
         let mut tree = DataTree {
-            nodes: HashMap::with_capacity(nodes.len()),
+            nodes: BTreeMap::new(),
             ephemerals: HashMap::new(),
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
             data_size: 0,
         };
         for (p, mut node) in nodes {
-            node.children.clear();
+            node.num_children = 0;
             tree.index(&p, &node);
             tree.data_size += p.len() + node.data_len();
-            tree.nodes.insert(p.into(), node);
+            tree.nodes.insert(p.into(), Box::new(node));
         }
-        let paths: Vec<Box<str>> = tree
+        let paths: Vec<CompactString> = tree
             .nodes
             .keys()
-            .filter(|p| &***p != "/")
+            .filter(|p| p.as_str() != "/")
             .cloned()
             .collect();
         for p in paths {
-            let (parent, name) = path::split(&p);
-            match tree.nodes.get_mut(parent) {
-                Some(parent) => {
-                    parent.children.insert(name.into());
-                }
+            match tree.nodes.get_mut(path::split(&p).0) {
+                Some(parent) => parent.num_children += 1,
                 None => return Err(ErrorCode::DataInconsistency),
             }
         }
@@ -414,7 +439,7 @@ impl DataTree {
 }
 
 /// Builds a new node as a create transaction describes it.
-pub fn new_node(data: Option<Bytes>, acl: AclList, owner: i64, zxid: i64, time: i64) -> Node {
+pub fn new_node(data: Data, acl: AclList, owner: i64, zxid: i64, time: i64) -> Node {
     Node {
         data,
         acl,
@@ -427,7 +452,16 @@ pub fn new_node(data: Option<Bytes>, acl: AclList, owner: i64, zxid: i64, time: 
         aversion: 0,
         ephemeral_owner: owner,
         pzxid: zxid,
-        children: BTreeSet::new(),
+        num_children: 0,
+    }
+}
+
+/// `path/`, or `/` for the root: what every child's path starts with.
+fn child_prefix(path: &str) -> String {
+    if path == "/" {
+        "/".to_owned()
+    } else {
+        format!("{path}/")
     }
 }
 
@@ -437,7 +471,7 @@ mod tests {
 
     fn add(tree: &mut DataTree, p: &str, owner: i64, zxid: i64) -> Undo {
         let node = new_node(
-            Some(Bytes::from_static(b"v")),
+            Some(Box::from(&b"v"[..])),
             open_acl().into(),
             owner,
             zxid,
@@ -481,7 +515,7 @@ mod tests {
         let size = tree.approximate_data_size();
         let mut undos = vec![add(&mut tree, "/a/b", CONTAINER_OWNER, 2)];
         undos.push(
-            tree.modify("/a", |n| n.data = Some(Bytes::from_static(b"longer")))
+            tree.modify("/a", |n| n.data = Some(Box::from(&b"longer"[..])))
                 .1,
         );
         undos.push(tree.delete("/a/b", 3));
@@ -499,5 +533,30 @@ mod tests {
         assert_eq!(owner_session(CONTAINER_OWNER), None);
         assert_eq!(ttl_of(TTL_OWNER_MASK | 1000), Some(1000));
         assert_eq!(owner_session(TTL_OWNER_MASK | 1000), None);
+    }
+
+    #[test]
+    fn children_are_listed_in_order_skipping_subtrees() {
+        let mut tree = DataTree::new();
+        for (z, p) in [
+            "/a", "/a/b", "/a/b/x", "/a/b/x/y", "/a/b-c", "/a/b.d", "/a/c", "/a/c/z", "/ab",
+        ]
+        .iter()
+        .enumerate()
+        {
+            add(&mut tree, p, 0, z as i64 + 1);
+        }
+        assert_eq!(
+            tree.children("/a").collect::<Vec<_>>(),
+            vec!["b", "b-c", "b.d", "c"]
+        );
+        assert_eq!(
+            tree.children("/").collect::<Vec<_>>(),
+            vec!["a", "ab", "zookeeper"]
+        );
+        assert_eq!(tree.children("/a/b/x/y").count(), 0);
+        assert_eq!(tree.get("/a").unwrap().stat().num_children, 4);
+        assert_eq!(tree.descendant_count("/a"), 7);
+        assert_eq!(tree.descendant_count("/ab"), 0);
     }
 }
