@@ -13,7 +13,14 @@ use crate::log::LogError;
 use crate::server::apis::RequestContext;
 use crate::server::Broker;
 
-pub const VERSIONS: (i16, i16) = (3, 9);
+/// Kafka 2.8–3.x advertise Produce v0–v9, and librdkafka before 2.12 turns
+/// gzip, snappy and lz4 on only when the range includes v0. Versions 0–2 carry
+/// the old message formats (magic 0/1), which are not stored here: a request at
+/// those versions gets a clear error and its connection is closed.
+pub const VERSIONS: (i16, i16) = (0, 9);
+
+/// The first version that carries record batches (magic 2).
+pub const FIRST_BATCH_VERSION: i16 = 3;
 
 pub async fn handle(
     b: &Arc<Broker>,

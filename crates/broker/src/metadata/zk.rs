@@ -56,10 +56,13 @@ fn json<T: serde::Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("znode records serialize")
 }
 
-/// A session with the ensemble plus Kafka's layout operations.
-#[derive(Clone)]
+/// A session with the ensemble plus Kafka's layout operations. After the
+/// session expires, [`ZkStore::reconnect`] replaces it with a new one.
 pub struct ZkStore {
-    client: zk::Client,
+    connect: String,
+    session_timeout: Duration,
+    connection_timeout: Duration,
+    current: std::sync::RwLock<zk::Client>,
 }
 
 impl ZkStore {
@@ -69,6 +72,16 @@ impl ZkStore {
         session_timeout: Duration,
         connection_timeout: Duration,
     ) -> Result<Self, ZkError> {
+        let client = Self::open(connect, session_timeout, connection_timeout).await?;
+        Ok(ZkStore {
+            connect: connect.to_owned(),
+            session_timeout,
+            connection_timeout,
+            current: std::sync::RwLock::new(client),
+        })
+    }
+
+    async fn open(connect: &str, session_timeout: Duration, connection_timeout: Duration) -> Result<zk::Client, ZkError> {
         let (hosts, chroot) = match connect.find('/') {
             Some(i) => (&connect[..i], Some(&connect[i..])),
             None => (connect, None),
@@ -90,12 +103,19 @@ impl ZkStore {
                 Err(e) => return Err(zk_err("create", chroot)(e)),
             }
         }
-        let client = connector().connect(connect).await.map_err(connect_err)?;
-        Ok(ZkStore { client })
+        connector().connect(connect).await.map_err(connect_err)
     }
 
-    pub fn client(&self) -> &zk::Client {
-        &self.client
+    /// Opens a new session in place of an expired one.
+    pub async fn reconnect(&self) -> Result<(), ZkError> {
+        let client = Self::open(&self.connect, self.session_timeout, self.connection_timeout).await?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = client;
+        Ok(())
+    }
+
+    /// The current session's client (a cheap handle).
+    pub fn client(&self) -> zk::Client {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Creates Kafka's persistent top-level paths.
@@ -107,14 +127,14 @@ impl ZkStore {
     }
 
     async fn mkdir(&self, path: &str) -> Result<(), ZkError> {
-        match self.client.mkdir(path, &PERSISTENT).await {
+        match self.client().mkdir(path, &PERSISTENT).await {
             Ok(()) | Err(zk::Error::NodeExists) => Ok(()),
             Err(e) => Err(zk_err("create", path)(e)),
         }
     }
 
     async fn get(&self, path: &str) -> Result<Option<(Vec<u8>, zk::Stat)>, ZkError> {
-        match self.client.get_data(path).await {
+        match self.client().get_data(path).await {
             Ok(v) => Ok(Some(v)),
             Err(zk::Error::NoNode) => Ok(None),
             Err(e) => Err(zk_err("get", path)(e)),
@@ -122,7 +142,7 @@ impl ZkStore {
     }
 
     async fn children(&self, path: &str) -> Result<Vec<String>, ZkError> {
-        match self.client.list_children(path).await {
+        match self.client().list_children(path).await {
             Ok(v) => Ok(v),
             Err(zk::Error::NoNode) => Ok(Vec::new()),
             Err(e) => Err(zk_err("ls", path)(e)),
@@ -135,7 +155,7 @@ impl ZkStore {
         data: &[u8],
         opts: &zk::CreateOptions<'_>,
     ) -> Result<bool, ZkError> {
-        match self.client.create(path, data, opts).await {
+        match self.client().create(path, data, opts).await {
             Ok(_) => Ok(true),
             Err(zk::Error::NodeExists) => Ok(false),
             Err(e) => Err(zk_err("create", path)(e)),
@@ -146,7 +166,7 @@ impl ZkStore {
         for child in self.children(path).await? {
             Box::pin(self.delete_recursive(&format!("{path}/{child}"))).await?;
         }
-        match self.client.delete(path, None).await {
+        match self.client().delete(path, None).await {
             Ok(()) | Err(zk::Error::NoNode) => Ok(()),
             Err(e) => Err(zk_err("delete", path)(e)),
         }
@@ -177,9 +197,9 @@ impl ZkStore {
         reg: &znode::BrokerRegistration,
     ) -> Result<i64, ZkError> {
         let path = paths::broker(id);
-        match self.client.create(&path, &json(reg), &EPHEMERAL).await {
+        match self.client().create(&path, &json(reg), &EPHEMERAL).await {
             Ok((stat, _)) => Ok(stat.czxid),
-            Err(zk::Error::NodeExists) => match self.client.check_stat(&path).await {
+            Err(zk::Error::NodeExists) => match self.client().check_stat(&path).await {
                 // Ours already (a retried create after a reconnect).
                 Ok(Some(stat)) if stat.ephemeral_owner == self.session_id() => Ok(stat.czxid),
                 Ok(None) => Box::pin(self.register_broker(id, reg)).await,
@@ -190,16 +210,16 @@ impl ZkStore {
     }
 
     fn session_id(&self) -> i64 {
-        self.client.session_id().0
+        self.client().session_id().0
     }
 
     /// Removes this session's own ephemerals (`/brokers/ids/N`, `/controller`)
     /// at a clean shutdown, so a restart need not wait for the session to expire.
     pub async fn deregister(&self, id: i32) {
         for path in [paths::broker(id), paths::CONTROLLER.to_owned()] {
-            if let Ok(Some(stat)) = self.client.check_stat(&path).await {
+            if let Ok(Some(stat)) = self.client().check_stat(&path).await {
                 if stat.ephemeral_owner == self.session_id() {
-                    let _ = self.client.delete(&path, None).await;
+                    let _ = self.client().delete(&path, None).await;
                 }
             }
         }
@@ -246,7 +266,7 @@ impl ZkStore {
                 .create(paths::CONTROLLER_EPOCH, data.as_bytes(), &PERSISTENT)
                 .await?
             {
-                self.client
+                self.client()
                     .set_data(paths::CONTROLLER_EPOCH, data.as_bytes(), None)
                     .await
                     .map_err(zk_err("set", paths::CONTROLLER_EPOCH))?;
@@ -315,7 +335,7 @@ impl ZkStore {
         let cfg_path = paths::topic_config(name);
         let cfg = json(&znode::EntityConfig::new(config.clone()));
         if !self.create(&cfg_path, &cfg, &PERSISTENT).await? {
-            self.client
+            self.client()
                 .set_data(&cfg_path, &cfg, None)
                 .await
                 .map_err(zk_err("set", &cfg_path))?;
@@ -331,7 +351,7 @@ impl ZkStore {
         assignment: &znode::TopicAssignment,
     ) -> Result<(), ZkError> {
         let path = paths::topic(name);
-        self.client
+        self.client()
             .set_data(&path, &json(assignment), None)
             .await
             .map(|_| ())
@@ -348,7 +368,7 @@ impl ZkStore {
         self.mkdir(&paths::partition(topic, partition)).await?;
         let path = paths::partition_state(topic, partition);
         if !self.create(&path, &json(state), &PERSISTENT).await? {
-            self.client
+            self.client()
                 .set_data(&path, &json(state), None)
                 .await
                 .map_err(zk_err("set", &path))?;
@@ -365,7 +385,7 @@ impl ZkStore {
         let path = paths::topic_config(name);
         let data = json(&znode::EntityConfig::new(config.clone()));
         if !self.create(&path, &data, &PERSISTENT).await? {
-            self.client
+            self.client()
                 .set_data(&path, &data, None)
                 .await
                 .map_err(zk_err("set", &path))?;

@@ -50,6 +50,11 @@ macro_rules! api_table {
         pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, mut body: Bytes) -> Result<Option<Reply>, String> {
             match ctx.api {
                 ApiKey::Produce => {
+                    if ctx.version < handlers::produce::FIRST_BATCH_VERSION {
+                        return Err("message format v0/v1 (Produce v0-v2) is not supported; \
+                                    only record batches (magic 2, Produce v3+, Kafka 0.11+ clients)"
+                            .to_owned());
+                    }
                     let req: kafka_protocol::messages::ProduceRequest = decode(&mut body, ctx.version)?;
                     // acks=0: the producer expects no answer at all.
                     let silent = req.acks == 0;

@@ -545,14 +545,45 @@ impl Broker {
         tracing::info!("broker {} stopped", self.config.broker_id);
     }
 
-    /// Retention, time-based rolls, and keeping the broker list current.
+    /// After session loss: a new session, `/brokers/ids/N` again (as Kafka's
+    /// broker re-registers), the controller election, a fresh broker list.
+    async fn recover_session(&self) {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            let attempt = async {
+                self.zk.reconnect().await?;
+                self.register().await
+            };
+            match attempt.await {
+                Ok(()) => {
+                    tracing::info!("registered again as broker {} in ZooKeeper", self.config.broker_id);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!("re-registering in ZooKeeper failed: {e}; retrying in {delay:?}");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Retention, time-based rolls, session recovery, and keeping the broker list current.
     async fn housekeeping(self: Arc<Self>) {
         let check =
             Duration::from_millis(self.config.log.retention_check_interval_ms.max(1) as u64);
         let mut retention = tokio::time::interval(check);
         let mut brokers = tokio::time::interval(Duration::from_secs(2));
+        let mut session = self.zk.client().state_watcher();
         loop {
             tokio::select! {
+                state = session.changed() => {
+                    if state.is_terminated() {
+                        tracing::warn!("ZooKeeper session ended ({state:?}); opening a new session and registering again");
+                        self.recover_session().await;
+                        session = self.zk.client().state_watcher();
+                    }
+                }
                 _ = retention.tick() => {
                     let now = now_ms();
                     for p in self.replicas.all() {
