@@ -8,7 +8,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
-use kafka_protocol::ResponseError;
 
 use super::produce::log_error;
 use crate::replica::partition::Isolation;
@@ -64,17 +63,12 @@ fn read_all(b: &Broker, req: &FetchRequest, isolation: Isolation) -> (FetchRespo
                     matches!(isolation, Isolation::ReadCommitted).then(Vec::new),
                 )
                 .with_records(Some(Bytes::new()));
-            match b.replicas.get(&name, p.partition) {
-                None => {
+            match b.leader_partition(&name, p.partition) {
+                Err(e) => {
                     any_error = true;
-                    let code = if b.metadata().topic(&name).is_some() {
-                        ResponseError::NotLeaderOrFollower
-                    } else {
-                        ResponseError::UnknownTopicOrPartition
-                    };
-                    data = data.with_error_code(code.code());
+                    data = data.with_error_code(e.code());
                 }
-                Some(part) => {
+                Ok(part) => {
                     let max = (p.partition_max_bytes.max(0) as usize).min(budget);
                     data = data
                         .with_high_watermark(part.high_watermark())

@@ -41,13 +41,9 @@ pub async fn handle(
                         .with_timestamp(-1)
                         .with_offset(-1)
                         .with_leader_epoch(-1);
-                    let Some(part) = b.replicas.get(&name, p.partition_index) else {
-                        let code = if b.metadata().topic(&name).is_some() {
-                            ResponseError::NotLeaderOrFollower
-                        } else {
-                            ResponseError::UnknownTopicOrPartition
-                        };
-                        return resp.with_error_code(code.code());
+                    let part = match b.leader_partition(&name, p.partition_index) {
+                        Ok(part) => part,
+                        Err(e) => return resp.with_error_code(e.code()),
                     };
                     let epoch = with_epoch(part.leader_epoch());
                     match p.timestamp {

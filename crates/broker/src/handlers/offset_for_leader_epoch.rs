@@ -30,38 +30,31 @@ pub async fn handle(
         .into_iter()
         .map(|t| {
             let name = t.topic.0.to_string();
-            let partitions =
-                t.partitions
-                    .iter()
-                    .map(|p| {
-                        let resp = EpochEndOffset::default()
-                            .with_partition(p.partition)
-                            .with_leader_epoch(UNDEFINED_EPOCH)
-                            .with_end_offset(UNDEFINED_OFFSET);
-                        let Some(part) = b.replicas.get(&name, p.partition) else {
-                            let known = b.metadata().topic(&name).is_some_and(|t| {
-                                (0..t.partitions.len() as i32).contains(&p.partition)
-                            });
-                            let code = if known {
-                                ResponseError::NotLeaderOrFollower
-                            } else {
-                                ResponseError::UnknownTopicOrPartition
-                            };
-                            return resp.with_error_code(code.code());
-                        };
-                        let current = part.leader_epoch();
-                        // KIP-320: the client's view of the leader epoch must match ours.
-                        if p.current_leader_epoch >= 0 && p.current_leader_epoch < current {
-                            return resp.with_error_code(ResponseError::FencedLeaderEpoch.code());
-                        }
-                        if p.current_leader_epoch > current {
-                            return resp.with_error_code(ResponseError::UnknownLeaderEpoch.code());
-                        }
-                        let (epoch, offset) =
-                            part.with_log(|l| end_offset_for(l, current, p.leader_epoch));
-                        resp.with_leader_epoch(epoch).with_end_offset(offset)
-                    })
-                    .collect();
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let resp = EpochEndOffset::default()
+                        .with_partition(p.partition)
+                        .with_leader_epoch(UNDEFINED_EPOCH)
+                        .with_end_offset(UNDEFINED_OFFSET);
+                    let part = match b.leader_partition(&name, p.partition) {
+                        Ok(part) => part,
+                        Err(e) => return resp.with_error_code(e.code()),
+                    };
+                    let current = part.leader_epoch();
+                    // KIP-320: the client's view of the leader epoch must match ours.
+                    if p.current_leader_epoch >= 0 && p.current_leader_epoch < current {
+                        return resp.with_error_code(ResponseError::FencedLeaderEpoch.code());
+                    }
+                    if p.current_leader_epoch > current {
+                        return resp.with_error_code(ResponseError::UnknownLeaderEpoch.code());
+                    }
+                    let (epoch, offset) =
+                        part.with_log(|l| end_offset_for(l, current, p.leader_epoch));
+                    resp.with_leader_epoch(epoch).with_end_offset(offset)
+                })
+                .collect();
             OffsetForLeaderTopicResult::default()
                 .with_topic(t.topic)
                 .with_partitions(partitions)

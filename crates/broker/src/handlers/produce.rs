@@ -85,23 +85,7 @@ fn append(
     records: &[u8],
     now: i64,
 ) -> Result<crate::log::AppendInfo, ApiError> {
-    let Some(partition) = b.replicas.get(topic, index) else {
-        let known = b
-            .metadata()
-            .topic(topic)
-            .is_some_and(|t| (index as usize) < t.partitions.len());
-        return Err(if known {
-            ApiError::new(
-                ResponseError::NotLeaderOrFollower,
-                format!("this broker does not lead {topic}-{index}"),
-            )
-        } else {
-            ApiError::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("unknown topic-partition {topic}-{index}"),
-            )
-        });
-    };
+    let partition = b.leader_partition(topic, index)?;
     partition.append(records, now).map_err(log_error)
 }
 

@@ -81,7 +81,11 @@ impl ZkStore {
         })
     }
 
-    async fn open(connect: &str, session_timeout: Duration, connection_timeout: Duration) -> Result<zk::Client, ZkError> {
+    async fn open(
+        connect: &str,
+        session_timeout: Duration,
+        connection_timeout: Duration,
+    ) -> Result<zk::Client, ZkError> {
         let (hosts, chroot) = match connect.find('/') {
             Some(i) => (&connect[..i], Some(&connect[i..])),
             None => (connect, None),
@@ -108,14 +112,18 @@ impl ZkStore {
 
     /// Opens a new session in place of an expired one.
     pub async fn reconnect(&self) -> Result<(), ZkError> {
-        let client = Self::open(&self.connect, self.session_timeout, self.connection_timeout).await?;
+        let client =
+            Self::open(&self.connect, self.session_timeout, self.connection_timeout).await?;
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = client;
         Ok(())
     }
 
     /// The current session's client (a cheap handle).
     pub fn client(&self) -> zk::Client {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Creates Kafka's persistent top-level paths.

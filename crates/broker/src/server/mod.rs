@@ -218,6 +218,30 @@ impl Broker {
         self.metadata.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The partition if this broker leads it, else the error Kafka answers:
+    /// NOT_LEADER_OR_FOLLOWER for a partition that exists elsewhere,
+    /// UNKNOWN_TOPIC_OR_PARTITION otherwise.
+    pub fn leader_partition(&self, topic: &str, index: i32) -> Result<Arc<Partition>, ApiError> {
+        if let Some(p) = self.replicas.get(topic, index) {
+            return Ok(p);
+        }
+        let exists = self
+            .metadata()
+            .topic(topic)
+            .is_some_and(|t| (0..t.partitions.len() as i32).contains(&index));
+        Err(if exists {
+            ApiError::new(
+                ResponseError::NotLeaderOrFollower,
+                format!("this broker does not lead {topic}-{index}"),
+            )
+        } else {
+            ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("unknown topic-partition {topic}-{index}"),
+            )
+        })
+    }
+
     pub fn is_controller(&self) -> bool {
         self.metadata().controller == self.config.broker_id
     }
@@ -556,11 +580,16 @@ impl Broker {
             };
             match attempt.await {
                 Ok(()) => {
-                    tracing::info!("registered again as broker {} in ZooKeeper", self.config.broker_id);
+                    tracing::info!(
+                        "registered again as broker {} in ZooKeeper",
+                        self.config.broker_id
+                    );
                     return;
                 }
                 Err(e) => {
-                    tracing::warn!("re-registering in ZooKeeper failed: {e}; retrying in {delay:?}");
+                    tracing::warn!(
+                        "re-registering in ZooKeeper failed: {e}; retrying in {delay:?}"
+                    );
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
