@@ -19,7 +19,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if ! python3 -c 'import pytest, kazoo, confluent_kafka, kafka' >/dev/null 2>&1; then
+if ! python3 -c 'import pytest, kazoo, confluent_kafka, kafka, snappy, lz4, zstandard' >/dev/null 2>&1; then
   echo "installing Python test clients"
   python3 -m pip install -q --disable-pip-version-check -r tests/python/requirements.txt
 fi

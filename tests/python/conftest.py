@@ -228,3 +228,115 @@ def root(zk):
     except Exception:
         pass
 
+
+
+# =========================================================================== broker suite
+# Fixtures for test_broker_*.py: `rill broker` pointed at `rill keeper` or
+# Apache ZooKeeper 3.8 (the `kind` parameter, i.e. KEEPER_TARGETS).
+from broker_server import BrokerServer, DevServer  # noqa: E402
+
+
+@pytest.hookimpl(specname="pytest_configure")
+def pytest_configure_broker_markers(config):
+    config.addinivalue_line(
+        "markers", "heavy: a long-running broker test (hundreds of thousands of records, "
+                   "crash loops); runs by default and in CI, deselect with -m 'not heavy'")
+
+
+@pytest.fixture(scope="session")
+def _broker_keepers():
+    """One ZooKeeper-compatible server per kind for the broker suite (brokers
+    use their own chroots on it)."""
+    keepers = {}
+    yield keepers
+    for srv in keepers.values():
+        srv.cleanup()
+        if srv in _LIVE_SERVERS:
+            _LIVE_SERVERS.remove(srv)
+
+
+def _ensure_broker_keeper(kind, keepers):
+    srv = keepers.get(kind)
+    if srv is None:
+        srv = KeeperServer(kind, name="broker-suite")
+        keepers[kind] = srv
+        _LIVE_SERVERS.append(srv)
+        srv.start()
+    elif not srv.running():
+        sys.stderr.write(f"broker-suite {kind} keeper was not running; restarting\n")
+        srv.start()
+    return srv
+
+
+@pytest.fixture
+def broker_keeper(kind, _broker_keepers):
+    """The broker suite's shared keeper of this kind (tests must use a chroot)."""
+    return _ensure_broker_keeper(kind, _broker_keepers)
+
+
+@pytest.fixture(scope="session")
+def _shared_brokers():
+    brokers = {}
+    yield brokers
+    for b in brokers.values():
+        b.cleanup()
+        if b in _LIVE_SERVERS:
+            _LIVE_SERVERS.remove(b)
+
+
+@pytest.fixture
+def broker(kind, _broker_keepers, _shared_brokers, request):
+    """A broker with default settings (auto.create.topics.enable=true), shared
+    by the tests of one kind; tests use unique topic names. Its metadata lives
+    under the chroot /rill-shared on the broker suite's keeper."""
+    keeper = _ensure_broker_keeper(kind, _broker_keepers)
+    b = _shared_brokers.get(kind)
+    if b is None:
+        b = BrokerServer(f"{keeper.hosts}/rill-shared", name=f"shared-{kind}")
+        _shared_brokers[kind] = b
+        _LIVE_SERVERS.append(b)
+        b.start()
+    elif not b.running():
+        sys.stderr.write(f"shared broker ({kind}) was not running; restarting\n")
+        b.start()
+    yield b
+    _report_server_log(request, b)
+
+
+@pytest.fixture
+def broker_factory(kind, _broker_keepers, request):
+    """broker_factory(overrides=None, keeper=None, chroot=<unique>, start=True)
+    -> a private BrokerServer; chroot="" means the keeper's root."""
+    skip_if_unavailable("rill")
+    made = []
+
+    def factory(overrides=None, keeper=None, chroot=None, start=True, **kw):
+        keeper = keeper or _ensure_broker_keeper(kind, _broker_keepers)
+        if chroot is None:
+            chroot = f"/b-{uuid.uuid4().hex[:10]}"
+        b = BrokerServer(f"{keeper.hosts}{chroot}", overrides=overrides,
+                         name=request.node.name[:40].replace("/", "_"), **kw)
+        made.append(b)
+        _LIVE_SERVERS.append(b)
+        if start:
+            b.start()
+        return b
+
+    yield factory
+    for b in made:
+        _report_server_log(request, b)
+        b.cleanup()
+        _LIVE_SERVERS.remove(b)
+
+
+@pytest.fixture
+def dev_server(request):
+    """A started `rill dev` (embedded keeper + broker) on free ports."""
+    skip_if_unavailable("rill")
+    d = DevServer(name=request.node.name[:40].replace("/", "_"))
+    _LIVE_SERVERS.append(d)
+    d.start()
+    yield d
+    _report_server_log(request, d)
+    d.cleanup()
+    _LIVE_SERVERS.remove(d)
