@@ -1494,3 +1494,28 @@ def test_rill_dev_serves(dev_server):
     finally:
         k.stop()
         k.close()
+
+
+@pytest.mark.parametrize("version", [1, 9])
+def test_huge_array_count_does_not_crash_the_broker(broker, version):
+    """Regression (found by fuzz/kafka_request): a Metadata request whose topic
+    array claims 2^31-1 elements made the decoder reserve tens of GiB and abort
+    the process. Now it is a malformed request: that connection closes, the
+    broker keeps serving.  v1 uses an int32 count, v9 (flexible) a varint."""
+    topic = create_topic(broker.bootstrap, unique_topic("huge"), partitions=1)
+    producer = confluent_producer(broker.bootstrap)
+    if version >= 9:
+        # compact array: unsigned varint count+1 = 2^31, then nothing
+        body = bytes([0x80, 0x80, 0x80, 0x80, 0x08])
+    else:
+        body = struct.pack(">i", 0x7FFFFFFF)
+    with broker.conn() as bystander, broker.conn() as victim:
+        data, _ = victim.frame(METADATA, version, body)
+        if version >= 9:
+            # flexible request header v2: client id, then an empty tagged-field section
+            data = data[:-len(body)] + b"\x00" + body
+            data = struct.pack(">i", len(data) - 4) + data[4:]
+        victim.send_raw(data)
+        assert victim.is_closed_by_peer(10)
+        _healthy(broker, bystander, producer, topic)
+    assert broker.running()
