@@ -294,7 +294,7 @@ impl KeeperState {
     fn share_acl(&self, parent_path: &str, acl: Vec<Acl>) -> AclList {
         match self.tree.get(parent_path) {
             Some(parent) if *parent.acl == *acl => parent.acl.clone(),
-            _ => Arc::from(acl),
+            _ => Arc::new(acl),
         }
     }
 
@@ -313,7 +313,7 @@ impl KeeperState {
         check_version(version, node.aversion)?;
         let _ = txn;
         let (stat, _) = self.tree.modify(p, |n| {
-            n.acl = Arc::from(fixed);
+            n.acl = Arc::new(fixed);
             n.aversion = n.aversion.wrapping_add(1);
         });
         Ok(stat)

@@ -125,7 +125,7 @@ pub fn decode(bytes: &[u8]) -> Result<KeeperState, String> {
                 path,
                 Node {
                     data,
-                    acl: Arc::from(acl),
+                    acl: Arc::new(acl),
                     czxid: r.i64()?,
                     mzxid: r.i64()?,
                     ctime: r.i64()?,

@@ -19,7 +19,9 @@ use crate::proto::codes::{CONTAINER_OWNER, TTL_OWNER_MASK};
 use crate::proto::{Acl, ErrorCode, Id, Stat};
 
 /// ACLs are shared between nodes: most trees use a handful of distinct lists.
-pub type AclList = Arc<[Acl]>;
+/// A thin pointer (`Arc<Vec>`, not `Arc<[_]>`) keeps a node in a smaller
+/// allocation class.
+pub type AclList = Arc<Vec<Acl>>;
 
 /// A znode's data; `None` when created or set with null data (returned as null).
 pub type Data = Option<Box<[u8]>>;
@@ -160,7 +162,7 @@ impl DataTree {
     /// A fresh tree with ZooKeeper's system nodes `/zookeeper`, `/zookeeper/quota`
     /// and `/zookeeper/config`.
     pub fn new() -> Self {
-        let open: AclList = open_acl().into();
+        let open: AclList = Arc::new(open_acl());
         let mut tree = DataTree {
             nodes: BTreeMap::new(),
             ephemerals: HashMap::new(),
@@ -172,11 +174,10 @@ impl DataTree {
             .insert("/".into(), Box::new(Node::empty(open.clone())));
         tree.insert_system("/zookeeper", open.clone());
         tree.insert_system("/zookeeper/quota", open);
-        let read_only: AclList = vec![Acl {
+        let read_only: AclList = Arc::new(vec![Acl {
             perms: crate::proto::codes::perms::READ,
             id: Id::new("world", "anyone"),
-        }]
-        .into();
+        }]);
         tree.insert_system("/zookeeper/config", read_only);
         tree
     }
@@ -472,7 +473,7 @@ mod tests {
     fn add(tree: &mut DataTree, p: &str, owner: i64, zxid: i64) -> Undo {
         let node = new_node(
             Some(Box::from(&b"v"[..])),
-            open_acl().into(),
+            Arc::new(open_acl()),
             owner,
             zxid,
             1000,
