@@ -303,7 +303,7 @@ impl Broker {
     }
 
     /// Reads every topic from ZooKeeper and opens the local replicas.
-    async fn load_topics(&self) -> Result<(), ZkError> {
+    async fn load_topics(&self) -> Result<(), StartError> {
         for name in self.zk.topic_names().await? {
             let Some(assignment) = self.zk.topic(&name).await? else {
                 continue;
@@ -340,10 +340,7 @@ impl Broker {
                 partitions,
                 config,
             };
-            self.open_replicas(&info).map_err(|e| ZkError::Json {
-                path: info.name.clone(),
-                reason: e,
-            })?;
+            self.open_replicas(&info).map_err(StartError::Log)?;
             self.metadata_mut().put_topic(info);
         }
         Ok(())
