@@ -1519,3 +1519,28 @@ def test_huge_array_count_does_not_crash_the_broker(broker, version):
         assert victim.is_closed_by_peer(10)
         _healthy(broker, bystander, producer, topic)
     assert broker.running()
+
+
+@pytest.mark.parametrize("acks", ["1", "all"])
+def test_producer_perf_test_tool(broker, acks):
+    """`rill producer-perf-test` prints kafka-producer-perf-test's final line and
+    every record it reports lands in the topic."""
+    import re
+    from keeper_server import rill_bin
+    topic = create_topic(broker.bootstrap, unique_topic("perf"), partitions=2)
+    out = subprocess.run(
+        [rill_bin(), "producer-perf-test", "--topic", topic, "--num-records", "20000",
+         "--record-size", "100", "--throughput", "-1", "--producer-props",
+         f"bootstrap.servers={broker.bootstrap}", f"acks={acks}", "batch.size=16384"],
+        capture_output=True, timeout=120, check=True).stdout.decode()
+    last = out.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"20000 records sent, [\d.]+ records/sec \([\d.]+ MB/sec\), [\d.]+ ms avg latency, "
+        r"[\d.]+ ms max latency, \d+ ms 50th, \d+ ms 95th, \d+ ms 99th, \d+ ms 99\.9th\.", last), last
+    c = plain_consumer(broker.bootstrap)
+    try:
+        total = sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)[1]
+                    for p in (0, 1))
+    finally:
+        c.close()
+    assert total == 20000

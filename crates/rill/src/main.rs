@@ -5,11 +5,13 @@
 //! - `dev_cmd`: `rill dev`, keeper and broker in one process.
 //! - `broker_cmd`: `rill broker --config server.properties [--override k=v]`.
 //! - `keeper_cmd`: `rill keeper [--config zoo.cfg]` and `rill keeper status`.
+//! - `perf_cmd`: `rill producer-perf-test`, kafka-producer-perf-test's flags and output.
 //! - `zk_cli`: `rill zk`, the zkCli.sh equivalent (one-shot commands and a shell).
 
 mod broker_cmd;
 mod dev_cmd;
 mod keeper_cmd;
+mod perf_cmd;
 mod zk_cli;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +35,8 @@ enum Command {
     Broker(broker_cmd::BrokerArgs),
     /// Run a ZooKeeper-compatible server (reads zoo.cfg), or query one (`status`).
     Keeper(keeper_cmd::KeeperArgs),
+    /// Produce load like kafka-producer-perf-test, with its flags and output lines.
+    ProducerPerfTest(perf_cmd::PerfArgs),
     /// ZooKeeper shell, like zkCli.sh: `rill zk -server host:port [cmd args...]`.
     #[command(disable_help_flag = true)]
     Zk(zk_cli::ZkArgs),
@@ -73,6 +77,7 @@ fn main() -> std::process::ExitCode {
         Command::Dev(args) => dev_cmd::run(args),
         Command::Broker(args) => broker_cmd::run(args),
         Command::Keeper(args) => keeper_cmd::run(args),
+        Command::ProducerPerfTest(args) => perf_cmd::run(args),
         Command::Zk(args) => zk_cli::run(args),
     };
     match result {
