@@ -1544,3 +1544,37 @@ def test_producer_perf_test_tool(broker, acks):
     finally:
         c.close()
     assert total == 20000
+
+
+def test_topics_written_directly_to_zookeeper(make_server, broker_factory):
+    """Tools that write Kafka's layout directly (kafka-topics.sh --zookeeper,
+    older admin scripts) are followed: a topic created under /brokers/topics
+    becomes available, and a /admin/delete_topics/T marker deletes it."""
+    zk_srv = make_server()
+    b = broker_factory(keeper=zk_srv, chroot="")
+    topic = unique_topic("zkmade")
+    k = kazoo(zk_srv.hosts)
+    try:
+        k.create(f"/config/topics/{topic}", json.dumps({"version": 1, "config": {}}).encode(),
+                 makepath=True)
+        k.create(f"/brokers/topics/{topic}", json.dumps(
+            {"version": 2, "partitions": {"0": [1], "1": [1]},
+             "adding_replicas": {}, "removing_replicas": {}}).encode(), makepath=True)
+        wait_topic(b.bootstrap, topic, 2, timeout=20)
+        producer = confluent_producer(b.bootstrap)
+        producer.produce(topic, b"hello", partition=1)
+        assert producer.flush(20) == 0
+        state = json.loads(k.get(f"/brokers/topics/{topic}/partitions/1/state")[0])
+        assert state["leader"] == 1 and state["isr"] == [1]
+
+        k.create(f"/admin/delete_topics/{topic}", b"", makepath=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (k.exists(f"/brokers/topics/{topic}")
+                                               or k.exists(f"/admin/delete_topics/{topic}")):
+            time.sleep(0.2)
+        assert k.exists(f"/brokers/topics/{topic}") is None
+        assert k.exists(f"/admin/delete_topics/{topic}") is None
+        assert topic not in admin_client(b.bootstrap).list_topics(timeout=10).topics
+    finally:
+        k.stop()
+        k.close()

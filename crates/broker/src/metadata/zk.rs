@@ -414,6 +414,10 @@ impl ZkStore {
             .map(|_| ())
     }
 
+    pub async fn unmark_topic_for_deletion(&self, name: &str) -> Result<(), ZkError> {
+        self.delete_recursive(&paths::delete_topic(name)).await
+    }
+
     pub async fn topics_marked_for_deletion(&self) -> Result<Vec<String>, ZkError> {
         self.children(paths::DELETE_TOPICS).await
     }

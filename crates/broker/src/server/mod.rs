@@ -305,43 +305,89 @@ impl Broker {
     /// Reads every topic from ZooKeeper and opens the local replicas.
     async fn load_topics(&self) -> Result<(), StartError> {
         for name in self.zk.topic_names().await? {
-            let Some(assignment) = self.zk.topic(&name).await? else {
-                continue;
-            };
-            let config = self.zk.topic_config(&name).await?;
-            let Some(replicas) = assignment.replicas() else {
-                tracing::warn!("topic {name}: malformed partition keys in its assignment; skipped");
-                continue;
-            };
-            let id = assignment.id().unwrap_or_else(uuid::Uuid::new_v4);
-            let mut partitions = Vec::with_capacity(replicas.len());
-            for (p, reps) in &replicas {
-                let state = match self.zk.partition_state(&name, *p).await? {
-                    Some((state, _)) => state,
-                    None => {
-                        let state = self.initial_state(reps).await?;
-                        if self.is_controller() {
-                            self.zk.create_partition_state(&name, *p, &state).await?;
-                        }
-                        state
+            self.load_topic(&name).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads one topic (assignment, partition states, config) into the cache
+    /// and opens the replicas this broker leads; writes missing partition
+    /// states when this broker is the controller.
+    async fn load_topic(&self, name: &str) -> Result<(), StartError> {
+        let Some(assignment) = self.zk.topic(name).await? else {
+            return Ok(());
+        };
+        let config = self.zk.topic_config(name).await?;
+        let Some(replicas) = assignment.replicas() else {
+            tracing::warn!("topic {name}: malformed partition keys in its assignment; skipped");
+            return Ok(());
+        };
+        let id = assignment.id().unwrap_or_else(uuid::Uuid::new_v4);
+        let mut partitions = Vec::with_capacity(replicas.len());
+        for (p, reps) in &replicas {
+            let state = match self.zk.partition_state(name, *p).await? {
+                Some((state, _)) => state,
+                None => {
+                    let state = self.initial_state(reps).await?;
+                    if self.is_controller() {
+                        self.zk.create_partition_state(name, *p, &state).await?;
                     }
-                };
-                partitions.push(PartitionInfo {
-                    leader: state.leader,
-                    leader_epoch: state.leader_epoch,
-                    replicas: reps.clone(),
-                    isr: state.isr.clone(),
-                });
-            }
-            let info = TopicInfo {
-                internal: name.starts_with("__"),
-                name,
-                id,
-                partitions,
-                config,
+                    state
+                }
             };
-            self.open_replicas(&info).map_err(StartError::Log)?;
-            self.metadata_mut().put_topic(info);
+            partitions.push(PartitionInfo {
+                leader: state.leader,
+                leader_epoch: state.leader_epoch,
+                replicas: reps.clone(),
+                isr: state.isr.clone(),
+            });
+        }
+        let info = TopicInfo {
+            internal: name.starts_with("__"),
+            name: name.to_owned(),
+            id,
+            partitions,
+            config,
+        };
+        self.open_replicas(&info).map_err(StartError::Log)?;
+        self.metadata_mut().put_topic(info);
+        Ok(())
+    }
+
+    /// Catches up with topic changes other tools made in ZooKeeper: topics
+    /// created there (e.g. by `kafka-topics.sh --zookeeper`) are loaded, and as
+    /// controller, `/admin/delete_topics/T` markers are carried out (or, with
+    /// delete.topic.enable=false, removed with a warning). Polled; watches come
+    /// with the multi-broker controller.
+    async fn sync_topics_from_zookeeper(&self) -> Result<(), StartError> {
+        for name in self.zk.topic_names().await? {
+            if self.metadata().topic(&name).is_none() {
+                tracing::info!("loading topic {name}, created in ZooKeeper by another client");
+                let _guard = self.admin.lock().await;
+                if self.metadata().topic(&name).is_none() {
+                    self.load_topic(&name).await?;
+                }
+            }
+        }
+        if !self.is_controller() {
+            return Ok(());
+        }
+        for name in self.zk.topics_marked_for_deletion().await? {
+            if !self.config.delete_topic_enable {
+                tracing::warn!(
+                    "ignoring the deletion request for topic {name}: delete.topic.enable=false; removing its marker"
+                );
+                self.zk.unmark_topic_for_deletion(&name).await?;
+            } else if self.metadata().topic(&name).is_some() {
+                if let Err(e) = self.delete_topic(&name).await {
+                    tracing::warn!(
+                        "deleting topic {name} as requested in ZooKeeper: {}",
+                        e.message
+                    );
+                }
+            } else {
+                self.zk.remove_topic(&name).await?;
+            }
         }
         Ok(())
     }
@@ -623,6 +669,9 @@ impl Broker {
                 _ = brokers.tick() => {
                     if let Err(e) = self.refresh_brokers().await {
                         tracing::warn!("refreshing the broker list: {e}");
+                    }
+                    if let Err(e) = self.sync_topics_from_zookeeper().await {
+                        tracing::warn!("catching up with topics in ZooKeeper: {e}");
                     }
                 }
             }
