@@ -50,13 +50,7 @@ pub async fn handle(
                         .await
                 }
                 BROKER => Err(broker_configs_unsupported(b, &name)),
-                other => Err(ApiError::new(
-                    ResponseError::InvalidRequest,
-                    format!(
-                        "AlterConfigs is only supported for topics and brokers, but resource type is {}",
-                        resource_type_name(other)
-                    ),
-                )),
+                other => Err(unsupported_resource_type(other)),
             },
         };
         let mut resp = AlterConfigsResourceResponse::default()
@@ -114,6 +108,18 @@ pub fn shape_error<'a>(
 
 /// BROKER resources: Kafka's checks on the name, then an honest refusal,
 /// since Rill does not apply dynamic broker configs yet.
+/// Both AlterConfigs flavours refuse resources other than topics and brokers
+/// with the same message as Kafka.
+pub fn unsupported_resource_type(resource_type: i8) -> ApiError {
+    ApiError::new(
+        ResponseError::InvalidRequest,
+        format!(
+            "AlterConfigs is only supported for topics and brokers, but resource type is {}",
+            resource_type_name(resource_type)
+        ),
+    )
+}
+
 pub fn broker_configs_unsupported(b: &Broker, name: &str) -> ApiError {
     match parse_broker_id(name) {
         Err(e) => e,

@@ -10,10 +10,10 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 use kafka_protocol::ResponseError;
 
-use super::alter_configs::{broker_configs_unsupported, duplicate_resources, shape_error};
-use super::describe_configs::{
-    broker_logger_unsupported, resource_type_name, BROKER, BROKER_LOGGER, TOPIC,
+use super::alter_configs::{
+    broker_configs_unsupported, duplicate_resources, shape_error, unsupported_resource_type,
 };
+use super::describe_configs::{broker_logger_unsupported, BROKER, BROKER_LOGGER, TOPIC};
 use crate::config::value::split_list;
 use crate::config::{topic_key, ConfigType};
 use crate::handlers::ApiError;
@@ -99,13 +99,7 @@ pub async fn handle(
                     }
                     (Ok(_), BROKER) => Err(broker_configs_unsupported(b, &name)),
                     (Ok(_), BROKER_LOGGER) => Err(broker_logger_unsupported(b, &name)),
-                    (Ok(_), other) => Err(ApiError::new(
-                        ResponseError::InvalidRequest,
-                        format!(
-                            "AlterConfigs is only supported for topics and brokers, but resource type is {}",
-                            resource_type_name(other)
-                        ),
-                    )),
+                    (Ok(_), other) => Err(unsupported_resource_type(other)),
                 }
             }
         };
