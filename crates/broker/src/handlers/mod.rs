@@ -43,3 +43,14 @@ impl ApiError {
         Some(str_bytes(&self.message))
     }
 }
+
+/// Test helper: `resp` must encode at every version in `versions` (the crate
+/// refuses fields that a version lacks, so handlers must set them by version).
+#[cfg(test)]
+pub fn assert_encodes<R: kafka_protocol::protocol::Encodable>(resp: &R, versions: (i16, i16)) {
+    for v in versions.0..=versions.1 {
+        let mut buf = bytes::BytesMut::new();
+        resp.encode(&mut buf, v)
+            .unwrap_or_else(|e| panic!("v{v}: {e}"));
+    }
+}

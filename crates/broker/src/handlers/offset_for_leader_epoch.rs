@@ -115,7 +115,6 @@ fn resolve(
 
 #[cfg(test)]
 mod tests {
-    use kafka_protocol::protocol::Encodable;
 
     use super::*;
     use crate::handlers::topic_name;
@@ -150,10 +149,6 @@ mod tests {
                         .with_error_code(ResponseError::NotLeaderOrFollower.code()),
                 ]),
         ]);
-        for v in VERSIONS.0..=VERSIONS.1 {
-            let mut buf = bytes::BytesMut::new();
-            resp.encode(&mut buf, v)
-                .unwrap_or_else(|e| panic!("v{v}: {e}"));
-        }
+        crate::handlers::assert_encodes(&resp, VERSIONS);
     }
 }

@@ -139,7 +139,6 @@ pub fn broker_configs_unsupported(b: &Broker, name: &str) -> ApiError {
 
 #[cfg(test)]
 mod tests {
-    use kafka_protocol::protocol::Encodable;
 
     use super::*;
     use crate::handlers::str_bytes;
@@ -174,10 +173,6 @@ mod tests {
                     "dynamic broker configs are not supported yet",
                 ))),
         ]);
-        for v in VERSIONS.0..=VERSIONS.1 {
-            let mut buf = bytes::BytesMut::new();
-            resp.encode(&mut buf, v)
-                .unwrap_or_else(|e| panic!("v{v}: {e}"));
-        }
+        crate::handlers::assert_encodes(&resp, VERSIONS);
     }
 }

@@ -65,7 +65,6 @@ pub async fn handle(
 
 #[cfg(test)]
 mod tests {
-    use kafka_protocol::protocol::Encodable;
 
     use super::*;
     use crate::handlers::topic_name;
@@ -81,10 +80,6 @@ mod tests {
                     "Topic already has 3 partitions.",
                 ))),
         ]);
-        for v in VERSIONS.0..=VERSIONS.1 {
-            let mut buf = bytes::BytesMut::new();
-            resp.encode(&mut buf, v)
-                .unwrap_or_else(|e| panic!("v{v}: {e}"));
-        }
+        crate::handlers::assert_encodes(&resp, VERSIONS);
     }
 }

@@ -93,7 +93,6 @@ fn delete(b: &Broker, topic: &str, partition: i32, offset: i64) -> Result<i64, R
 
 #[cfg(test)]
 mod tests {
-    use kafka_protocol::protocol::Encodable;
 
     use super::*;
     use crate::handlers::topic_name;
@@ -112,10 +111,6 @@ mod tests {
                         .with_low_watermark(-1)
                         .with_error_code(ResponseError::OffsetOutOfRange.code()),
                 ])]);
-        for v in VERSIONS.0..=VERSIONS.1 {
-            let mut buf = bytes::BytesMut::new();
-            resp.encode(&mut buf, v)
-                .unwrap_or_else(|e| panic!("v{v}: {e}"));
-        }
+        crate::handlers::assert_encodes(&resp, VERSIONS);
     }
 }

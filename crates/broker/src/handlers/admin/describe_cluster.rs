@@ -78,7 +78,6 @@ pub async fn handle(
 
 #[cfg(test)]
 mod tests {
-    use kafka_protocol::protocol::Encodable;
 
     use super::*;
 
@@ -95,10 +94,6 @@ mod tests {
                 .with_host(str_bytes("localhost"))
                 .with_port(9092)
                 .with_rack(Some(str_bytes("r1")))]);
-        for v in VERSIONS.0..=VERSIONS.1 {
-            let mut buf = bytes::BytesMut::new();
-            resp.encode(&mut buf, v)
-                .unwrap_or_else(|e| panic!("v{v}: {e}"));
-        }
+        crate::handlers::assert_encodes(&resp, VERSIONS);
     }
 }

@@ -113,7 +113,6 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use kafka_protocol::protocol::Encodable;
 
     use super::*;
 
@@ -144,10 +143,6 @@ mod tests {
         assert_eq!(sizes, vec![30, 10]);
         assert_eq!(r[1].topics[0].partitions[0].partition_size, 20);
         let resp = DescribeLogDirsResponse::default().with_results(r);
-        for v in VERSIONS.0..=VERSIONS.1 {
-            let mut buf = bytes::BytesMut::new();
-            resp.encode(&mut buf, v)
-                .unwrap_or_else(|e| panic!("v{v}: {e}"));
-        }
+        crate::handlers::assert_encodes(&resp, VERSIONS);
     }
 }

@@ -177,7 +177,6 @@ pub fn apply_topic_changes(
 
 #[cfg(test)]
 mod tests {
-    use kafka_protocol::protocol::Encodable;
 
     use super::*;
     use crate::handlers::str_bytes;
@@ -250,10 +249,6 @@ mod tests {
                     "Invalid value abc for configuration retention.ms: Not a number of type LONG",
                 ))),
         ]);
-        for v in VERSIONS.0..=VERSIONS.1 {
-            let mut buf = bytes::BytesMut::new();
-            resp.encode(&mut buf, v)
-                .unwrap_or_else(|e| panic!("v{v}: {e}"));
-        }
+        crate::handlers::assert_encodes(&resp, VERSIONS);
     }
 }
