@@ -7,20 +7,13 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use clap::Args;
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    ApiKey, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, RequestHeader,
-    ResponseHeader, TopicName,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use kafka_protocol::messages::ProduceRequest;
+
+use crate::kafka_client::records::{compression, encode_batch, NewRecord};
+use crate::kafka_client::{topic_name, ClientConfig, KafkaClient};
 
 #[derive(Args)]
 #[command(
@@ -43,68 +36,6 @@ pub struct PerfArgs {
     producer_props: Vec<String>,
 }
 
-const PRODUCE_VERSION: i16 = 7;
-const METADATA_VERSION: i16 = 4;
-
-/// One connection with requests answered in order (Kafka's contract).
-struct Conn {
-    stream: TcpStream,
-    next_id: i32,
-    buf: BytesMut,
-}
-
-impl Conn {
-    async fn connect(addr: &str) -> anyhow::Result<Self> {
-        let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr))
-            .await
-            .with_context(|| format!("connecting to {addr}: no answer within 10 s"))?
-            .with_context(|| format!("connecting to {addr}"))?;
-        stream.set_nodelay(true)?;
-        Ok(Conn {
-            stream,
-            next_id: 0,
-            buf: BytesMut::new(),
-        })
-    }
-
-    async fn send<R: Encodable>(
-        &mut self,
-        key: ApiKey,
-        version: i16,
-        body: &R,
-    ) -> anyhow::Result<()> {
-        self.next_id += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(self.next_id)
-            .with_client_id(Some(StrBytes::from_static_str("rill-perf")));
-        let mut out = BytesMut::new();
-        out.extend_from_slice(&[0; 4]);
-        header.encode(&mut out, key.request_header_version(version))?;
-        body.encode(&mut out, version)?;
-        let len = (out.len() - 4) as u32;
-        out[..4].copy_from_slice(&len.to_be_bytes());
-        self.stream.write_all(&out).await?;
-        Ok(())
-    }
-
-    async fn recv<R: Decodable>(&mut self, key: ApiKey, version: i16) -> anyhow::Result<R> {
-        while self.buf.len() < 4
-            || self.buf.len() < 4 + u32::from_be_bytes(self.buf[..4].try_into()?) as usize
-        {
-            if self.stream.read_buf(&mut self.buf).await? == 0 {
-                bail!("the broker closed the connection");
-            }
-        }
-        let len = u32::from_be_bytes(self.buf[..4].try_into()?) as usize;
-        let _ = self.buf.split_to(4);
-        let mut frame = self.buf.split_to(len).freeze();
-        ResponseHeader::decode(&mut frame, key.response_header_version(version))?;
-        R::decode(&mut frame, version)
-    }
-}
-
 fn props(args: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     args.iter()
         .map(|p| {
@@ -113,17 +44,6 @@ fn props(args: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
                 .with_context(|| format!("--producer-props expects key=value, got '{p}'"))
         })
         .collect()
-}
-
-fn compression(name: &str) -> anyhow::Result<Compression> {
-    Ok(match name {
-        "none" | "uncompressed" => Compression::None,
-        "gzip" => Compression::Gzip,
-        "snappy" => Compression::Snappy,
-        "lz4" => Compression::Lz4,
-        "zstd" => Compression::Zstd,
-        other => bail!("compression.type '{other}' is not one of none, gzip, snappy, lz4, zstd"),
-    })
 }
 
 /// Latencies in microseconds, weighted by the records each request carried.
@@ -189,10 +109,7 @@ async fn produce(args: PerfArgs) -> anyhow::Result<()> {
     let bootstrap = props
         .get("bootstrap.servers")
         .context("--producer-props bootstrap.servers=host:port is required")?
-        .split(',')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+        .clone();
     let acks: i16 = match props.get("acks").map(String::as_str).unwrap_or("all") {
         "all" | "-1" => -1,
         "0" => 0,
@@ -209,38 +126,23 @@ async fn produce(args: PerfArgs) -> anyhow::Result<()> {
         .context("max.in.flight.requests.per.connection")?;
     let codec = compression(props.get("compression.type").map_or("none", String::as_str))?;
 
-    let mut conn = Conn::connect(&bootstrap).await?;
-    let topic = TopicName(StrBytes::from_string(args.topic.clone()));
-    conn.send(
-        ApiKey::Metadata,
-        METADATA_VERSION,
-        &MetadataRequest::default()
-            .with_topics(Some(vec![
-                MetadataRequestTopic::default().with_name(Some(topic.clone()))
-            ]))
-            .with_allow_auto_topic_creation(true),
-    )
-    .await?;
-    let meta: MetadataResponse = conn.recv(ApiKey::Metadata, METADATA_VERSION).await?;
-    let t = meta
-        .topics
-        .first()
-        .context("no topic in the metadata answer")?;
-    if t.error_code != 0 {
-        bail!(
-            "topic {}: error code {} in metadata",
-            args.topic,
-            t.error_code
-        );
-    }
-    let partitions: Vec<i32> = t.partitions.iter().map(|p| p.partition_index).collect();
-    let leaders: Vec<i32> = t.partitions.iter().map(|p| p.leader_id.0).collect();
+    let mut client = KafkaClient::connect(ClientConfig::new(&bootstrap, "rill-perf")?).await?;
+    let wanted = [args.topic.clone()];
+    let t = client
+        .metadata(Some(&wanted), true)
+        .await?
+        .topic(&args.topic)?;
+    let partitions: Vec<i32> = t.partitions.iter().map(|p| p.index).collect();
+    let leaders: Vec<i32> = t.partitions.iter().map(|p| p.leader).collect();
     if leaders.iter().any(|l| *l != leaders[0]) {
         bail!(
             "partitions of {} have different leaders; this tool drives one broker",
             args.topic
         );
     }
+    let topic = topic_name(&args.topic);
+    let conn = client.broker(leaders[0]).await?;
+    let version = conn.version_for::<ProduceRequest>(9)?;
 
     // One shared payload of random uppercase letters, as kafka-producer-perf-test sends.
     let payload = Bytes::from(
@@ -265,36 +167,19 @@ async fn produce(args: PerfArgs) -> anyhow::Result<()> {
                     break;
                 }
                 let now = broker::now_ms();
-                let records: Vec<Record> = (0..n)
-                    .map(|i| Record {
-                        transactional: false,
-                        control: false,
-                        partition_leader_epoch: -1,
-                        producer_id: -1,
-                        producer_epoch: -1,
-                        timestamp_type: TimestampType::Creation,
-                        offset: i as i64,
-                        sequence: i as i32,
-                        timestamp: now,
+                let records: Vec<NewRecord> = (0..n)
+                    .map(|_| NewRecord {
                         key: None,
                         value: Some(payload.clone()),
-                        headers: Default::default(),
-                        delete_horizon: false,
+                        headers: Vec::new(),
+                        timestamp: now,
                     })
                     .collect();
-                let mut batch = BytesMut::new();
-                RecordBatchEncoder::encode(
-                    &mut batch,
-                    records.iter(),
-                    &RecordEncodeOptions {
-                        version: 2,
-                        compression: codec,
-                    },
-                )?;
+                let batch = encode_batch(&records, codec)?;
                 data.push(
                     PartitionProduceData::default()
                         .with_index(*p)
-                        .with_records(Some(batch.freeze())),
+                        .with_records(Some(batch)),
                 );
                 in_request += n;
             }
@@ -309,7 +194,7 @@ async fn produce(args: PerfArgs) -> anyhow::Result<()> {
                 .with_topic_data(vec![TopicProduceData::default()
                     .with_name(topic.clone())
                     .with_partition_data(data)]);
-            conn.send(ApiKey::Produce, PRODUCE_VERSION, &req).await?;
+            conn.send_at(&req, version).await?;
             sent += in_request;
             if acks == 0 {
                 stats.record(
@@ -327,7 +212,7 @@ async fn produce(args: PerfArgs) -> anyhow::Result<()> {
             }
         }
         if let Some((at, n)) = pending.pop_front() {
-            let resp: ProduceResponse = conn.recv(ApiKey::Produce, PRODUCE_VERSION).await?;
+            let resp = conn.recv_at::<ProduceRequest>(version).await?;
             for t in &resp.responses {
                 for p in &t.partition_responses {
                     if p.error_code != 0 {
