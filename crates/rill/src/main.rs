@@ -7,9 +7,13 @@
 //! - `keeper_cmd`: `rill keeper [--config zoo.cfg]` and `rill keeper status`.
 //! - `perf_cmd`: `rill producer-perf-test`, kafka-producer-perf-test's flags and output.
 //! - `zk_cli`: `rill zk`, the zkCli.sh equivalent (one-shot commands and a shell).
+//! - `kafka_client`: the small Kafka client the tools share.
+//! - `kafka_tools`: kafka-topics.sh, kafka-console-producer.sh, ... as subcommands.
 
 mod broker_cmd;
 mod dev_cmd;
+mod kafka_client;
+mod kafka_tools;
 mod keeper_cmd;
 mod perf_cmd;
 mod zk_cli;
@@ -40,6 +44,20 @@ enum Command {
     /// ZooKeeper shell, like zkCli.sh: `rill zk -server host:port [cmd args...]`.
     #[command(disable_help_flag = true)]
     Zk(zk_cli::ZkArgs),
+    /// Create, list, describe, alter and delete topics, like kafka-topics.sh.
+    Topics(kafka_tools::topics::TopicsArgs),
+    /// Send lines of standard input as records, like kafka-console-producer.sh.
+    ConsoleProducer(kafka_tools::console_producer::ProducerArgs),
+    /// Print records, like kafka-console-consumer.sh.
+    ConsoleConsumer(kafka_tools::console_consumer::ConsumerArgs),
+    /// Show each broker's API versions, like kafka-broker-api-versions.sh.
+    BrokerApiVersions(kafka_tools::broker_api_versions::ApiVersionsArgs),
+    /// List, describe, reset and delete consumer groups, like kafka-consumer-groups.sh.
+    ConsumerGroups(kafka_tools::consumer_groups::GroupsArgs),
+    /// Describe and alter topic and broker configs, like kafka-configs.sh.
+    Configs(kafka_tools::configs::ConfigsArgs),
+    /// Consume load and report throughput, like kafka-consumer-perf-test.sh.
+    ConsumerPerfTest(kafka_tools::consumer_perf::ConsumerPerfArgs),
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the default `info` level.
@@ -79,6 +97,13 @@ fn main() -> std::process::ExitCode {
         Command::Keeper(args) => keeper_cmd::run(args),
         Command::ProducerPerfTest(args) => perf_cmd::run(args),
         Command::Zk(args) => zk_cli::run(args),
+        Command::Topics(args) => kafka_tools::topics::run(args),
+        Command::ConsoleProducer(args) => kafka_tools::console_producer::run(args),
+        Command::ConsoleConsumer(args) => kafka_tools::console_consumer::run(args),
+        Command::BrokerApiVersions(args) => kafka_tools::broker_api_versions::run(args),
+        Command::ConsumerGroups(args) => kafka_tools::consumer_groups::run(args),
+        Command::Configs(args) => kafka_tools::configs::run(args),
+        Command::ConsumerPerfTest(args) => kafka_tools::consumer_perf::run(args),
     };
     match result {
         Ok(code) => code,
