@@ -58,6 +58,12 @@ enum Command {
     Configs(kafka_tools::configs::ConfigsArgs),
     /// Consume load and report throughput, like kafka-consumer-perf-test.sh.
     ConsumerPerfTest(kafka_tools::consumer_perf::ConsumerPerfArgs),
+    /// Print the batches and records of log segment files, like kafka-dump-log.sh.
+    DumpLog(kafka_tools::dump_log::DumpLogArgs),
+    /// Elect preferred or unclean partition leaders, like kafka-leader-election.sh.
+    LeaderElection(kafka_tools::leader_election::ElectionArgs),
+    /// Move partition replicas between brokers, like kafka-reassign-partitions.sh.
+    ReassignPartitions(kafka_tools::reassign_partitions::ReassignArgs),
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the default `info` level.
@@ -104,6 +110,9 @@ fn main() -> std::process::ExitCode {
         Command::ConsumerGroups(args) => kafka_tools::consumer_groups::run(args),
         Command::Configs(args) => kafka_tools::configs::run(args),
         Command::ConsumerPerfTest(args) => kafka_tools::consumer_perf::run(args),
+        Command::DumpLog(args) => kafka_tools::dump_log::run(args),
+        Command::LeaderElection(args) => kafka_tools::leader_election::run(args),
+        Command::ReassignPartitions(args) => kafka_tools::reassign_partitions::run(args),
     };
     match result {
         Ok(code) => code,

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use kafka_protocol::messages::MetadataResponse;
+use kafka_protocol::ResponseError;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
@@ -114,6 +115,9 @@ impl Cluster {
     pub fn topic(&self, name: &str) -> anyhow::Result<&TopicMeta> {
         match self.topics.get(name) {
             Some(t) if t.error_code == 0 => Ok(t),
+            Some(t) if t.error_code == ResponseError::UnknownTopicOrPartition.code() => {
+                anyhow::bail!("topic '{name}' does not exist")
+            }
             Some(t) => super::check(t.error_code, None, &format!("topic '{name}'")).map(|_| t),
             None => anyhow::bail!("topic '{name}' does not exist"),
         }

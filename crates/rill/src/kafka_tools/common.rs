@@ -19,13 +19,13 @@ pub fn block_on<F: Future>(body: F) -> anyhow::Result<F::Output> {
     Ok(runtime.block_on(body))
 }
 
-/// `key=value` pairs (Kafka trims both sides).
+/// `key=value` pairs; the value is kept as given (a separator may be a space).
 pub fn parse_kv(items: &[String], flag: &str) -> anyhow::Result<Vec<(String, String)>> {
     items
         .iter()
         .map(|item| {
             item.split_once('=')
-                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
                 .filter(|(k, _)| !k.is_empty())
                 .with_context(|| format!("{flag} expects key=value, got '{item}'"))
         })
@@ -130,7 +130,7 @@ mod tests {
     fn kv_lists_need_equals() {
         assert_eq!(
             parse_kv(&[" a = b ".into()], "--config").unwrap(),
-            vec![("a".into(), "b".into())]
+            vec![("a".into(), " b ".into())]
         );
         let e = parse_kv(&["oops".into()], "--config")
             .unwrap_err()

@@ -9,5 +9,8 @@ pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer_groups;
 pub mod consumer_perf;
+pub mod dump_log;
 pub mod group_format;
+pub mod leader_election;
+pub mod reassign_partitions;
 pub mod topics;

@@ -273,7 +273,11 @@ async fn create(client: &mut KafkaClient, args: &TopicsArgs) -> anyhow::Result<(
             -1
         },
         assignment,
-        configs: parse_kv(&args.config, "--config")?,
+        // Kafka trims topic config values.
+        configs: parse_kv(&args.config, "--config")?
+            .into_iter()
+            .map(|(k, v)| (k, v.trim().to_owned()))
+            .collect(),
     };
     match admin::create_topic(client, &topic).await {
         Ok(()) => {
