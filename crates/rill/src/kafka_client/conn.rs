@@ -27,6 +27,13 @@ pub struct Unsupported {
     pub served: String,
 }
 
+/// `RILL_TRACE_REQUESTS=1` prints every request's API and version to stderr
+/// (to see what a tool asks a broker that misbehaves).
+fn trace_requests() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("RILL_TRACE_REQUESTS").is_some())
+}
+
 pub struct Connection {
     stream: TcpStream,
     addr: String,
@@ -156,6 +163,10 @@ impl Connection {
     /// Writes one request without waiting (for pipelining); answers come back in order.
     pub async fn send_at<R: Request>(&mut self, request: &R, version: i16) -> anyhow::Result<()> {
         self.next_correlation = self.next_correlation.wrapping_add(1);
+        if trace_requests() {
+            let api = ApiKey::try_from(R::KEY).map_or(R::KEY.to_string(), |k| format!("{k:?}"));
+            eprintln!("[{}] -> {api} v{version}", self.addr);
+        }
         let header = RequestHeader::default()
             .with_request_api_key(R::KEY)
             .with_request_api_version(version)

@@ -13,6 +13,7 @@ use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::offset_delete_request::{
     OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
 };
@@ -30,8 +31,8 @@ use super::cluster::Node;
 use super::data::TopicPartition;
 use super::{check, error_name, str_bytes, topic_name, Connection, KafkaClient};
 
-/// The consumer-group APIs a broker must list for the group tools to work.
-pub const GROUP_APIS: [ApiKey; 6] = [
+/// The APIs the group tools (list, describe, reset, delete) need.
+pub const ADMIN_APIS: &[ApiKey] = &[
     ApiKey::FindCoordinator,
     ApiKey::ListGroups,
     ApiKey::DescribeGroups,
@@ -40,9 +41,20 @@ pub const GROUP_APIS: [ApiKey; 6] = [
     ApiKey::DeleteGroups,
 ];
 
-/// Err naming the group APIs the broker does not list.
-pub fn require_group_apis(client: &KafkaClient) -> anyhow::Result<()> {
-    let missing: Vec<String> = GROUP_APIS
+/// The APIs a group member (`console-consumer --group`) needs.
+pub const MEMBER_APIS: &[ApiKey] = &[
+    ApiKey::FindCoordinator,
+    ApiKey::JoinGroup,
+    ApiKey::SyncGroup,
+    ApiKey::Heartbeat,
+    ApiKey::LeaveGroup,
+    ApiKey::OffsetFetch,
+    ApiKey::OffsetCommit,
+];
+
+/// Err naming the APIs of `apis` that the broker does not list.
+pub fn require_apis(client: &KafkaClient, apis: &[ApiKey]) -> anyhow::Result<()> {
+    let missing: Vec<String> = apis
         .iter()
         .filter(|api| !client.supports(**api))
         .map(|api| format!("{api:?}"))
@@ -69,8 +81,8 @@ impl KafkaClient {
             .with_key_type(0);
         let mut tries = 0;
         loop {
-            // v3: the last version with one key per request.
-            let answer = self.any().call_capped(&request, 3).await?;
+            // Versions are capped at what librdkafka sends: every broker serves those.
+            let answer = self.any().call_capped(&request, 2).await?;
             let code = answer.error_code;
             let retriable = ResponseError::try_from_code(code).is_some_and(|e| e.is_retriable());
             if code == 0 {
@@ -254,14 +266,30 @@ pub async fn describe_group(
     })
 }
 
-/// The committed offset of every partition the group has one for.
+/// The committed offsets of `partitions` (of every partition the group has
+/// one for when `None`); partitions without one are left out.
 pub async fn fetch_offsets(
     client: &mut KafkaClient,
     group: &str,
+    partitions: Option<&[TopicPartition]>,
 ) -> anyhow::Result<BTreeMap<TopicPartition, i64>> {
+    let topics = partitions.map(|list| {
+        let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for (t, p) in list {
+            by_topic.entry(t).or_default().push(*p);
+        }
+        by_topic
+            .into_iter()
+            .map(|(t, ps)| {
+                OffsetFetchRequestTopic::default()
+                    .with_name(topic_name(t))
+                    .with_partition_indexes(ps)
+            })
+            .collect()
+    });
     let request = OffsetFetchRequest::default()
         .with_group_id(group_id(group))
-        .with_topics(None);
+        .with_topics(topics);
     // v7: the last version with one group per request.
     let answer = client
         .coordinator(group)
@@ -332,7 +360,7 @@ pub async fn commit_offsets(
     let answer = client
         .coordinator(group)
         .await?
-        .call_capped(&request, 8)
+        .call_capped(&request, 7)
         .await?;
     for t in &answer.topics {
         for p in &t.partitions {
@@ -457,7 +485,7 @@ impl Membership {
             let answer = client
                 .coordinator(&self.group)
                 .await?
-                .call_capped(&join, 7)
+                .call_capped(&join, 5)
                 .await?;
             match ResponseError::try_from_code(answer.error_code) {
                 None => {}
@@ -526,7 +554,7 @@ impl Membership {
             let synced = client
                 .coordinator(&self.group)
                 .await?
-                .call_capped(&sync, 5)
+                .call_capped(&sync, 3)
                 .await?;
             if synced.error_code == ResponseError::RebalanceInProgress.code() {
                 continue;
@@ -554,7 +582,7 @@ impl Membership {
         let answer = client
             .coordinator(&self.group)
             .await?
-            .call_capped(&request, 4)
+            .call_capped(&request, 3)
             .await?;
         match ResponseError::try_from_code(answer.error_code) {
             None => Ok(true),
@@ -577,7 +605,7 @@ impl Membership {
                 MemberIdentity::default().with_member_id(str_bytes(&self.member_id))
             ]);
         let conn = client.coordinator(&self.group).await?;
-        let version = conn.version_for::<LeaveGroupRequest>(4)?;
+        let version = conn.version_for::<LeaveGroupRequest>(1)?;
         let request = if version >= 3 {
             request.with_member_id(StrBytes::default())
         } else {

@@ -347,24 +347,26 @@ async fn consume(
     client.metadata(Some(&topics), true).await?;
     let mut member = match &options.group {
         Some(g) => {
-            group::require_group_apis(client)?;
+            group::require_apis(client, group::MEMBER_APIS)?;
             Some(Membership::join(client, g, &topics, 10_000).await?)
         }
         None => None,
     };
-    let mut assigned = assignment(client, options, &topics, member.as_ref()).await?;
-    let committed = match &member {
-        Some(m) => group::fetch_offsets(client, &m.group).await?,
-        None => BTreeMap::new(),
-    };
-    let mut position = positions(client, options, &assigned, &committed).await?;
-    let mut last_record = Instant::now();
-    let mut last_heartbeat = Instant::now();
-    let mut last_commit = Instant::now();
+    let mut position: BTreeMap<TopicPartition, i64> = BTreeMap::new();
     let mut dirty = false;
     let stdout = std::io::stdout();
     let mut out = Vec::with_capacity(64 * 1024);
+    // Everything after joining runs here, so the member leaves the group whatever happens.
     let result: anyhow::Result<()> = async {
+        let mut assigned = assignment(client, options, &topics, member.as_ref()).await?;
+        let committed = match &member {
+            Some(m) => group::fetch_offsets(client, &m.group, Some(&assigned)).await?,
+            None => BTreeMap::new(),
+        };
+        position = positions(client, options, &assigned, &committed).await?;
+        let mut last_record = Instant::now();
+        let mut last_heartbeat = Instant::now();
+        let mut last_commit = Instant::now();
         loop {
             if options.max_messages.is_some_and(|max| *consumed >= max) {
                 return Ok(());
@@ -384,7 +386,8 @@ async fn consume(
                         }
                         m.rejoin(client, &topics).await?;
                         assigned = m.assignment.clone();
-                        let committed = group::fetch_offsets(client, &m.group).await?;
+                        let committed =
+                            group::fetch_offsets(client, &m.group, Some(&assigned)).await?;
                         position = positions(client, options, &assigned, &committed).await?;
                         dirty = false;
                     }

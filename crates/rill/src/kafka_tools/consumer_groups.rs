@@ -211,7 +211,7 @@ pub fn run(args: GroupsArgs) -> anyhow::Result<ExitCode> {
             "consumer-groups",
         )
         .await?;
-        group::require_group_apis(&client)?;
+        group::require_apis(&client, group::ADMIN_APIS)?;
         execute(&mut client, &args).await
     })??;
     Ok(if ok {
@@ -371,7 +371,7 @@ async fn offset_rows(
     description: &GroupDescription,
 ) -> anyhow::Result<Vec<OffsetRow>> {
     let group = &description.group_id;
-    let committed = group::fetch_offsets(client, group).await?;
+    let committed = group::fetch_offsets(client, group, None).await?;
     let mut members: Vec<_> = description
         .members
         .iter()
@@ -512,7 +512,7 @@ async fn reset(
             ok = false;
             continue;
         }
-        let committed = group::fetch_offsets(client, g).await?;
+        let committed = group::fetch_offsets(client, g, None).await?;
         let partitions: Vec<TopicPartition> = if args.all_topics {
             committed.keys().cloned().collect()
         } else {
