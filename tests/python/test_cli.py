@@ -287,28 +287,66 @@ def test_zkserver_sh_start_status_stop_with_seed_style_zoo_cfg():
         assert p.returncode == 0 and "STOPPED" in p.stdout, p
         p = zk("status", "conf/zoo.cfg")
         assert p.returncode != 0 and "Mode:" not in p.stdout
+        # Seed 000's supervisor line: `zkServer.sh start-foreground`, no argument: the
+        # config is zoo.cfg in $ZOOCFGDIR (here set; by default <repo>/conf).
+        e = env()
+        e["ZOOCFGDIR"] = os.path.join(root, "conf")
+        fg = subprocess.Popen([os.path.join(BIN, "zkServer.sh"), "start-foreground"], cwd=root,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=e)
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                p = subprocess.run([os.path.join(BIN, "zkServer.sh"), "status"], cwd=root,
+                                   capture_output=True, text=True, timeout=30, env=e)
+                if p.returncode == 0 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert p.returncode == 0 and "Mode: standalone" in p.stdout, p
+            assert f"Using config: {root}/conf/zoo.cfg" in p.stderr
+        finally:
+            fg.send_signal(signal.SIGTERM)
+            assert fg.wait(20) == 0
 
 
-def test_kafka_server_start_and_stop_scripts(dev):
-    """`kafka-server-start.sh server.properties --override k=v` as seed 003 runs it
-    (against the dev server's keeper, in a chroot), then kafka-server-stop.sh."""
+SEED003_OVERRIDES = os.path.join(REPO_ROOT, "crates", "broker", "src", "config", "testdata",
+                                 "seed003_overrides.txt")
+
+
+def test_seed003_kafka_server_start_with_overrides_then_api_versions_probe(dev):
+    """Seed 003's container command: `kafka-server-start.sh server.properties
+    --override k=v ...` with the seed's ~90 overrides (its addresses replaced by
+    loopback ones; ZooKeeper is the dev server's keeper, in a chroot), probed with
+    `kafka-broker-api-versions.sh --bootstrap-server=...`, then stopped with
+    kafka-server-stop.sh."""
     root = tempfile.mkdtemp(prefix="kss-")
     port = free_port()
     cfg = os.path.join(root, "server.properties")
     with open(cfg, "w") as f:
-        f.write(f"broker.id=1\nlisteners=PLAINTEXT://{HOST}:{port}\nlog.dirs={root}/logs\n"
-                f"zookeeper.connect={dev.zk_hosts}/kss-{uuid.uuid4().hex[:8]}\n")
-    proc = subprocess.Popen([os.path.join(BIN, "kafka-server-start.sh"), cfg,
-                             "--override", "broker.id=7", "--override", "num.partitions=2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env())
+        f.write("broker.id=1\n")
+    local = {"broker.id": "7", "listeners": f"PLAINTEXT://{HOST}:{port}",
+             "advertised.listeners": f"PLAINTEXT://{HOST}:{port}",
+             "zookeeper.connect": f"{dev.zk_hosts}/kss-{uuid.uuid4().hex[:8]}",
+             "log.dir": os.path.join(root, "logs")}
+    overrides = []
+    with open(SEED003_OVERRIDES) as f:
+        for line in f:
+            key, _, value = line.strip().partition("=")
+            if key:
+                overrides += ["--override", f"{key}={local.get(key, value)}"]
+    assert len(overrides) > 150
+    log_path = os.path.join(root, "broker.log")
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([os.path.join(BIN, "kafka-server-start.sh"), cfg, *overrides],
+                            stdout=log, stderr=subprocess.STDOUT, env=env())
     try:
         p = None
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and proc.poll() is None:
             p = run("kafka-broker-api-versions.sh", f"--bootstrap-server={HOST}:{port}")
             if p.returncode == 0:
                 break
             time.sleep(0.3)
+        assert proc.poll() is None, open(log_path, errors="replace").read()[-3000:]
         assert p.returncode == 0 and "(id: 7 rack: null)" in p.stdout, p
         # Stop only this broker (its config path is unique to this test).
         ok("kafka-server-stop.sh", cfg)
@@ -317,6 +355,9 @@ def test_kafka_server_start_and_stop_scripts(dev):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        log.close()
+        import shutil
+        shutil.rmtree(root, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------- configs
