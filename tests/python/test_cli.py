@@ -180,6 +180,16 @@ def test_console_consumer_partition_offset_and_formatting(bootstrap):
     assert p.returncode != 0 and "--offset needs --partition" in p.stderr
 
 
+def test_console_consumer_include_regex_and_headers(bootstrap):
+    prefix = f"inc{uuid.uuid4().hex[:6]}"
+    for name in ("a", "b"):
+        kcat("-b", bootstrap, "-t", f"{prefix}-{name}", "-P", "-H", "h1=x", input=f"{name}\n".encode())
+    kcat("-b", bootstrap, "-t", f"other{prefix}", "-P", input=b"no\n")
+    p = ok("kafka-console-consumer.sh", "--bootstrap-server", bootstrap, "--include", f"{prefix}-.*",
+           "--from-beginning", "--max-messages", "2", "--property", "print.headers=true")
+    assert sorted(p.stdout.splitlines()) == ["h1:x\ta", "h1:x\tb"]
+
+
 # ---------------------------------------------------------------------------- seed 001
 def test_seed001_topic_commands_and_describe_golden(bootstrap):
     topic = unique_topic("ops")
@@ -531,6 +541,11 @@ def test_dump_log_reads_the_brokers_segment(dev, bootstrap):
     records = [l for l in lines if l.startswith("| offset:")]
     assert [re.search(r"key: (\S+) payload: (\S+)$", r).groups() for r in records] == \
         [("k1", "hello"), ("k2", "world")]
+    # --compression-codec without a value is gzip, as in Kafka; the stored batch says so.
+    ok("kafka-console-producer.sh", "--bootstrap-server", bootstrap, "--topic", topic,
+       "--compression-codec", input="zipped\n")
+    out = ok("kafka-dump-log.sh", "--files", segment, "--print-data-log").stdout
+    assert "compresscodec: gzip" in out and out.rstrip().endswith("payload: zipped")
     # Without --print-data-log: batches only.
     out = ok("kafka-dump-log.sh", "--files", segment).stdout
     assert "payload:" not in out and "baseOffset: 0" in out

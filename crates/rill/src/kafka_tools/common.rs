@@ -60,6 +60,11 @@ pub fn client_config(
     else {
         bail!("missing --bootstrap-server host:port (the broker to talk to, e.g. --bootstrap-server 127.0.0.1:9092)");
     };
+    if let Some(protocol) = properties.get("security.protocol") {
+        if !protocol.eq_ignore_ascii_case("PLAINTEXT") {
+            bail!("security.protocol={protocol} is not supported by these tools yet: only PLAINTEXT listeners can be reached");
+        }
+    }
     let client_id = properties
         .get("client.id")
         .map_or(client_id, String::as_str);
@@ -136,6 +141,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("--config") && e.contains("oops"), "{e}");
+    }
+
+    #[test]
+    fn only_plaintext_is_reachable() {
+        let props = BTreeMap::from([("security.protocol".to_string(), "SASL_SSL".to_string())]);
+        let e = client_config(Some("h:1"), &props, "x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("SASL_SSL"), "{e}");
     }
 
     #[test]
