@@ -136,6 +136,26 @@ def test_console_consumer_reads_what_kcat_produced_and_vice_versa(bootstrap):
     assert out.splitlines() == ["k1=from-kcat", "k2=from-rill"]
 
 
+def test_console_producer_sends_what_it_read_when_interrupted(bootstrap):
+    """Ctrl-C while lines wait for their batch: they are sent before exiting."""
+    topic = unique_topic("sigint")
+    ok("kafka-topics.sh", "--bootstrap-server", bootstrap, "--create", "--topic", topic)
+    wait_topic(bootstrap, topic, 1)
+    prod = subprocess.Popen([os.path.join(BIN, "kafka-console-producer.sh"), "--bootstrap-server",
+                             bootstrap, "--topic", topic, "--timeout", "60000"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env())
+    prod.stdin.write("one\ntwo\n")
+    prod.stdin.flush()
+    time.sleep(1.5)
+    prod.send_signal(signal.SIGINT)
+    out, err = prod.communicate(timeout=30)
+    assert prod.returncode == 0, err
+    assert out == ""  # no '>' prompts when stdin is not a terminal
+    records = consume_all_confluent(bootstrap, topic, 1)
+    assert [v for (_, _, v, _) in records[0]] == [b"one", b"two"]
+
+
 def test_keyed_records_land_where_the_java_partitioner_puts_them(bootstrap):
     from kafka.partitioner.default import murmur2
     topic = unique_topic("keys")

@@ -2,7 +2,7 @@
 //! of standard input, with Kafka's flags and `parse.key` / `key.separator`.
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -200,8 +200,16 @@ pub fn run(args: ProducerArgs) -> anyhow::Result<ExitCode> {
     // Standard input is read on its own thread so a slow broker never blocks typing.
     let (tx, rx) = mpsc::channel::<String>(10_000);
     std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines() {
-            let Ok(line) = line else { break };
+        let stdin = std::io::stdin();
+        // Kafka prompts with '>' only when someone is typing.
+        let prompt = stdin.is_terminal();
+        let mut lines = stdin.lock().lines();
+        loop {
+            if prompt {
+                print!(">");
+                let _ = std::io::stdout().flush();
+            }
+            let Some(Ok(line)) = lines.next() else { break };
             if tx.blocking_send(line).is_err() {
                 break;
             }
@@ -243,16 +251,40 @@ async fn produce_lines(
     let partitions = partitions_of(client, topic).await?;
     // Keyless records stick to one partition per batch, moving on each batch.
     let mut sticky = (std::process::id() as i32).rem_euclid(partitions);
+    // On Ctrl-C (or SIGTERM) the lines already read are still sent, then we exit.
+    let mut shutdown = std::pin::pin!(crate::shutdown_signal());
+    let mut closing = false;
     loop {
-        let Some(first) = lines.recv().await else {
+        let first = if closing {
+            lines.try_recv().ok()
+        } else {
+            tokio::select! {
+                line = lines.recv() => line,
+                _ = &mut shutdown => {
+                    closing = true;
+                    lines.try_recv().ok()
+                }
+            }
+        };
+        let Some(first) = first else {
             return Ok(());
         };
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + settings.linger;
         while batch.len() < settings.batch_lines {
-            match tokio::time::timeout_at(deadline, lines.recv()).await {
-                Ok(Some(line)) => batch.push(line),
-                Ok(None) | Err(_) => break,
+            if closing {
+                match lines.try_recv() {
+                    Ok(line) => batch.push(line),
+                    Err(_) => break,
+                }
+                continue;
+            }
+            tokio::select! {
+                next = tokio::time::timeout_at(deadline, lines.recv()) => match next {
+                    Ok(Some(line)) => batch.push(line),
+                    Ok(None) | Err(_) => break,
+                },
+                _ = &mut shutdown => closing = true,
             }
         }
         let mut by_partition: BTreeMap<i32, Vec<NewRecord>> = BTreeMap::new();
