@@ -24,7 +24,7 @@ use kafka_protocol::messages::{
     LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest, OffsetDeleteRequest,
     OffsetFetchRequest, SyncGroupRequest,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 use kafka_protocol::ResponseError;
 
 use super::cluster::Node;
@@ -109,6 +109,37 @@ impl KafkaClient {
     pub async fn coordinator(&mut self, group: &str) -> anyhow::Result<&mut Connection> {
         let node = self.coordinator_node(group).await?;
         self.broker(node.id).await
+    }
+}
+
+/// COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR:
+/// the coordinator is starting or moved; asking again shortly succeeds.
+fn coordinator_busy(code: i16) -> bool {
+    matches!(code, 14..=16)
+}
+
+/// Sends `request` to the coordinator of `group`, again (for up to ~10 s)
+/// while `codes` of the answer say the coordinator is busy.
+async fn coordinator_call<R: Request>(
+    client: &mut KafkaClient,
+    group: &str,
+    request: &R,
+    cap: i16,
+    codes: impl Fn(&R::Response) -> Vec<i16>,
+) -> anyhow::Result<R::Response> {
+    let mut tries = 0;
+    loop {
+        let answer = client
+            .coordinator(group)
+            .await?
+            .call_capped(request, cap)
+            .await?;
+        tries += 1;
+        if tries < 50 && codes(&answer).into_iter().any(coordinator_busy) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        return Ok(answer);
     }
 }
 
@@ -227,13 +258,12 @@ pub async fn describe_group(
     client: &mut KafkaClient,
     group: &str,
 ) -> anyhow::Result<GroupDescription> {
-    let node = client.coordinator_node(group).await?;
     let request = DescribeGroupsRequest::default().with_groups(vec![group_id(group)]);
-    let answer = client
-        .broker(node.id)
-        .await?
-        .call_capped(&request, 5)
-        .await?;
+    let answer = coordinator_call(client, group, &request, 5, |a| {
+        a.groups.iter().map(|g| g.error_code).collect()
+    })
+    .await?;
+    let node = client.coordinator_node(group).await?;
     let g = answer
         .groups
         .into_iter()
@@ -291,11 +321,16 @@ pub async fn fetch_offsets(
         .with_group_id(group_id(group))
         .with_topics(topics);
     // v7: the last version with one group per request.
-    let answer = client
-        .coordinator(group)
-        .await?
-        .call_capped(&request, 7)
-        .await?;
+    let answer = coordinator_call(client, group, &request, 7, |a| {
+        let mut codes = vec![a.error_code];
+        codes.extend(
+            a.topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+        );
+        codes
+    })
+    .await?;
     check(
         answer.error_code,
         None,
@@ -357,11 +392,13 @@ pub async fn commit_offsets(
                 })
                 .collect(),
         );
-    let answer = client
-        .coordinator(group)
-        .await?
-        .call_capped(&request, 7)
-        .await?;
+    let answer = coordinator_call(client, group, &request, 7, |a| {
+        a.topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+            .collect()
+    })
+    .await?;
     for t in &answer.topics {
         for p in &t.partitions {
             check(
@@ -385,11 +422,10 @@ pub async fn delete_groups(
     let mut out = Vec::new();
     for group in groups {
         let request = DeleteGroupsRequest::default().with_groups_names(vec![group_id(group)]);
-        let answer = client
-            .coordinator(group)
-            .await?
-            .call_capped(&request, 2)
-            .await?;
+        let answer = coordinator_call(client, group, &request, 2, |a| {
+            a.results.iter().map(|r| r.error_code).collect()
+        })
+        .await?;
         out.extend(
             answer
                 .results
@@ -426,7 +462,8 @@ pub async fn delete_offsets(
                 })
                 .collect(),
         );
-    let answer = client.coordinator(group).await?.call(&request).await?;
+    let answer =
+        coordinator_call(client, group, &request, i16::MAX, |a| vec![a.error_code]).await?;
     let mut results = Vec::new();
     for t in &answer.topics {
         for p in &t.partitions {
