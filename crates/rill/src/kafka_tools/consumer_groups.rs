@@ -370,25 +370,13 @@ async fn offset_rows(
     client: &mut KafkaClient,
     description: &GroupDescription,
 ) -> anyhow::Result<Vec<OffsetRow>> {
-    let group = &description.group_id;
-    let committed = group::fetch_offsets(client, group, None).await?;
-    let mut members: Vec<_> = description
+    let committed = group::fetch_offsets(client, &description.group_id, None).await?;
+    let all: BTreeSet<TopicPartition> = description
         .members
         .iter()
-        .filter(|m| !m.assignment.is_empty())
-        .collect();
-    members.sort_by_key(|m| std::cmp::Reverse(m.assignment.len()));
-    let assigned: BTreeSet<TopicPartition> = members
-        .iter()
         .flat_map(|m| m.assignment.iter().cloned())
+        .chain(committed.keys().cloned())
         .collect();
-    let mut all: Vec<TopicPartition> = assigned.iter().cloned().collect();
-    all.extend(
-        committed
-            .keys()
-            .filter(|tp| !assigned.contains(*tp))
-            .cloned(),
-    );
     let topics: Vec<String> = all
         .iter()
         .map(|(t, _)| t.clone())
@@ -398,6 +386,7 @@ async fn offset_rows(
     let ends = if all.is_empty() {
         BTreeMap::new()
     } else {
+        // Partitions without a leader have no log end to show ("-").
         let cluster = client.metadata(Some(&topics), false).await?;
         let live: Vec<TopicPartition> = all
             .iter()
@@ -406,8 +395,27 @@ async fn offset_rows(
             .collect();
         data::list_offsets(client, &live, LATEST, 0).await?
     };
+    Ok(build_offset_rows(description, &committed, &ends))
+}
+
+/// The rows of `--describe` from the group, its committed offsets and the log ends,
+/// in Kafka's order.
+pub fn build_offset_rows(
+    description: &GroupDescription,
+    committed: &BTreeMap<TopicPartition, i64>,
+    ends: &BTreeMap<TopicPartition, i64>,
+) -> Vec<OffsetRow> {
+    let mut members: Vec<_> = description
+        .members
+        .iter()
+        .filter(|m| !m.assignment.is_empty())
+        .collect();
+    // Stable sort: members with as many partitions keep the coordinator's order.
+    members.sort_by_key(|m| std::cmp::Reverse(m.assignment.len()));
+    let assigned: BTreeSet<&TopicPartition> =
+        members.iter().flat_map(|m| m.assignment.iter()).collect();
     let row = |tp: &TopicPartition, member: Option<&group::Member>| OffsetRow {
-        group: group.clone(),
+        group: description.group_id.clone(),
         topic: Some(tp.0.clone()),
         partition: Some(tp.1),
         offset: committed.get(tp).copied(),
@@ -422,13 +430,13 @@ async fn offset_rows(
         tps.sort();
         rows.extend(tps.iter().map(|tp| row(tp, Some(m))));
     }
-    let mut rest: Vec<&TopicPartition> = committed
-        .keys()
-        .filter(|tp| !assigned.contains(*tp))
-        .collect();
-    rest.sort();
-    rows.extend(rest.into_iter().map(|tp| row(tp, None)));
-    Ok(rows)
+    rows.extend(
+        committed
+            .keys()
+            .filter(|tp| !assigned.contains(tp))
+            .map(|tp| row(tp, None)),
+    );
+    rows
 }
 
 async fn delete(client: &mut KafkaClient, groups: &[String]) -> anyhow::Result<bool> {
@@ -602,6 +610,53 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("YYYY-MM-DD"));
+    }
+
+    #[test]
+    fn describe_rows_in_kafkas_order() {
+        let member = |id: &str, tps: &[(&str, i32)]| group::Member {
+            member_id: id.into(),
+            group_instance_id: None,
+            client_id: "cli".into(),
+            host: "/127.0.0.1".into(),
+            assignment: tps.iter().map(|(t, p)| (t.to_string(), *p)).collect(),
+        };
+        let description = GroupDescription {
+            group_id: "g".into(),
+            state: "Stable".into(),
+            members: vec![
+                member("small", &[("t", 2)]),
+                member("idle", &[]),
+                member("big", &[("t", 1), ("t", 0)]),
+            ],
+            ..Default::default()
+        };
+        let tp = |t: &str, p: i32| (t.to_string(), p);
+        let committed = BTreeMap::from([(tp("t", 0), 5), (tp("old", 0), 7)]);
+        let ends = BTreeMap::from([
+            (tp("t", 0), 9),
+            (tp("t", 1), 3),
+            (tp("t", 2), 0),
+            (tp("old", 0), 7),
+        ]);
+        let rows = build_offset_rows(&description, &committed, &ends);
+        let summary: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                let (topic, partition) = (r.topic.as_deref().unwrap(), r.partition.unwrap());
+                let member = r.consumer_id.as_deref().unwrap();
+                format!("{topic}-{partition} {:?} {:?} {member}", r.offset, r.lag())
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                "t-0 Some(5) Some(4) big",
+                "t-1 None None big",
+                "t-2 None None small",
+                "old-0 Some(7) Some(0) -",
+            ]
+        );
     }
 
     #[test]
