@@ -646,3 +646,94 @@ def test_console_consumer_group_against_librdkafka_mock_cluster():
         assert sorted(tp.offset for tp in committed) == [0] * (len(parts) - 1) + [6]
     finally:
         c.close()
+
+
+# ---------------------------------------------------------------------------- groups (scripted broker)
+CONSUMER_ID = "console-consumer-3f1c2a9e-8d5b-4c61-a0f4-2b7e9d1c6a55"
+
+
+@pytest.fixture
+def fake_groups():
+    """A scripted broker (fake_group_broker.py, kafka-python's encodings) holding
+    the state the golden file describes: group billing (Stable, one member with
+    orders-0 and orders-1, offsets orders-0=3 and payments-eu-0=10) and group
+    idle (Empty, orders-0=1); log ends orders=[5, 4], payments-eu=[10]."""
+    skip_if_unavailable("rill")
+    from fake_group_broker import FakeGroupBroker, Group
+    member = {"member_id": CONSUMER_ID, "client_id": "console-consumer",
+              "client_host": "/127.0.0.1", "assignment": [("orders", 0), ("orders", 1)]}
+    fake = FakeGroupBroker({"orders": [5, 4], "payments-eu": [10]}, {
+        "billing": Group("Stable", members=[member],
+                         offsets={("orders", 0): 3, ("payments-eu", 0): 10}),
+        "idle": Group("Empty", offsets={("orders", 0): 1, ("orders", 1): 4})})
+    yield fake
+    fake.close()
+
+
+def test_consumer_groups_describe_matches_golden_file(fake_groups):
+    p = ok("kafka-consumer-groups.sh", "--bootstrap-server", fake_groups.bootstrap, "--describe",
+           "--group", "billing")
+    with open(os.path.join(GOLDEN, "consumer_groups_describe.txt")) as f:
+        assert p.stdout == f.read()
+    # The versions a Kafka 3.x broker would be asked for.
+    assert (15, 5) in fake_groups.requests and (9, 7) in fake_groups.requests
+
+
+def test_consumer_groups_list_members_state(fake_groups):
+    bs = fake_groups.bootstrap
+    assert ok("kafka-consumer-groups.sh", "--bootstrap-server", bs, "--list").stdout.split() == \
+        ["billing", "idle"]
+    lines = ok("kafka-consumer-groups.sh", "--bootstrap-server", bs, "--list", "--state").stdout.splitlines()
+    assert [l.split() for l in lines] == [["GROUP", "STATE"], ["billing", "Stable"], ["idle", "Empty"]]
+    lines = ok("kafka-consumer-groups.sh", "--bootstrap-server", bs, "--describe", "--group", "billing",
+               "--members", "--verbose").stdout.splitlines()
+    assert lines[0] == ""
+    assert lines[1].split() == ["GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "#PARTITIONS", "ASSIGNMENT"]
+    assert lines[2].split() == ["billing", CONSUMER_ID, "/127.0.0.1", "console-consumer", "2", "orders(0,1)"]
+    lines = ok("kafka-consumer-groups.sh", "--bootstrap-server", bs, "--describe", "--group", "billing",
+               "--state").stdout.splitlines()
+    assert lines[1] == "GROUP           COORDINATOR (ID)          ASSIGNMENT-STRATEGY  STATE                #MEMBERS"
+    assert lines[2].split() == ["billing", f"127.0.0.1:{fake_groups.port}", "(1)", "range", "Stable", "1"]
+    # An empty group: Kafka's remark on stderr, then its offsets without members.
+    p = ok("kafka-consumer-groups.sh", "--bootstrap-server", bs, "--describe", "--group", "idle")
+    assert "Consumer group 'idle' has no active members." in p.stderr
+    assert [l.split()[:6] for l in p.stdout.splitlines()[2:]] == [
+        ["idle", "orders", "0", "1", "5", "4"], ["idle", "orders", "1", "4", "4", "0"]]
+    p = run("kafka-consumer-groups.sh", "--bootstrap-server", bs, "--describe", "--group", "nope")
+    assert p.returncode != 0 and "Error: Consumer group 'nope' does not exist." in p.stdout
+
+
+def test_consumer_groups_reset_delete_and_delete_offsets(fake_groups):
+    bs = fake_groups.bootstrap
+    # Only an inactive group can be reset.
+    p = run("kafka-consumer-groups.sh", "--bootstrap-server", bs, "--reset-offsets", "--group",
+            "billing", "--all-topics", "--to-earliest", "--execute")
+    assert p.returncode != 0
+    assert "Assignments can only be reset if the group 'billing' is inactive, but the current state is Stable." in p.stdout
+    p = ok("kafka-consumer-groups.sh", "--bootstrap-server", bs, "--reset-offsets", "--group", "idle",
+           "--topic", "orders", "--shift-by", "-2", "--dry-run")
+    assert [l.split() for l in p.stdout.splitlines()[1:]] == [
+        ["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"], ["idle", "orders", "0", "0"], ["idle", "orders", "1", "2"]]
+    assert fake_groups.groups["idle"].offsets == {("orders", 0): 1, ("orders", 1): 4}
+    ok("kafka-consumer-groups.sh", "--bootstrap-server", bs, "--reset-offsets", "--group", "idle",
+       "--topic", "orders:1", "--to-offset", "99", "--execute")
+    assert fake_groups.groups["idle"].offsets == {("orders", 0): 1, ("orders", 1): 4}  # clamped to the end
+    ok("kafka-consumer-groups.sh", "--bootstrap-server", bs, "--reset-offsets", "--group", "idle",
+       "--all-topics", "--to-earliest", "--execute")
+    assert fake_groups.groups["idle"].offsets == {("orders", 0): 0, ("orders", 1): 0}
+    # Offsets of a topic the members consume cannot be deleted; others can.
+    p = run("kafka-consumer-groups.sh", "--bootstrap-server", bs, "--delete-offsets", "--group",
+            "billing", "--topic", "orders")
+    assert p.returncode != 0 and "Error: GROUP_SUBSCRIBED_TO_TOPIC" in p.stdout
+    p = ok("kafka-consumer-groups.sh", "--bootstrap-server", bs, "--delete-offsets", "--group",
+           "billing", "--topic", "payments-eu")
+    assert p.stdout.splitlines()[0] == "Request succeeded for deleting offsets from group billing."
+    assert p.stdout.splitlines()[2].split() == ["TOPIC", "PARTITION", "STATUS"]
+    assert p.stdout.splitlines()[3].split() == ["payments-eu", "0", "Successful"]
+    assert ("payments-eu", 0) not in fake_groups.groups["billing"].offsets
+    # A group with members cannot be deleted; an empty one can.
+    p = run("kafka-consumer-groups.sh", "--bootstrap-server", bs, "--delete", "--group", "billing")
+    assert p.returncode != 0 and "* Group 'billing' could not be deleted due to: NON_EMPTY_GROUP" in p.stdout
+    p = ok("kafka-consumer-groups.sh", "--bootstrap-server", bs, "--delete", "--group", "idle")
+    assert p.stdout.strip() == "Deletion of requested consumer groups ('idle') was successful."
+    assert "idle" not in fake_groups.groups
