@@ -5,8 +5,13 @@ run `rill <tool>` (RILL_BIN is set to the binary under test), against a
 `rill dev` on loopback; results are checked with independent clients
 (confluent-kafka, kcat, kafka-python's partitioner) where that makes sense.
 
-Consumer-group tests skip, naming the reason, while the broker does not list
-the group APIs (FindCoordinator, JoinGroup, ...); they run once it does.
+Consumer groups: against the rill broker these tests skip, naming the reason,
+while it does not list the group APIs (FindCoordinator, JoinGroup, ...); they
+run once it does. Meanwhile the same tools are checked against two independent
+implementations of the protocol: librdkafka's mock cluster (a real TCP broker
+with group membership, for `console-consumer --group`) and a scripted broker
+built on kafka-python's message classes (fake_group_broker.py, for
+`kafka-consumer-groups.sh`, whose --describe output must equal the golden file).
 """
 
 import os
@@ -154,6 +159,22 @@ def test_console_producer_sends_what_it_read_when_interrupted(bootstrap):
     assert out == ""  # no '>' prompts when stdin is not a terminal
     records = consume_all_confluent(bootstrap, topic, 1)
     assert [v for (_, _, v, _) in records[0]] == [b"one", b"two"]
+
+
+def test_console_producer_acks_zero_and_producer_property(bootstrap):
+    """acks=0 requests get no answer: the records still arrive, and later
+    requests on the connection are not confused by the missing answers."""
+    topic = unique_topic("acks0")
+    ok("kafka-topics.sh", "--bootstrap-server", bootstrap, "--create", "--topic", topic)
+    wait_topic(bootstrap, topic, 1)
+    ok("kafka-console-producer.sh", "--bootstrap-server", bootstrap, "--topic", topic,
+       "--request-required-acks", "0", "--batch-size", "2", input="a\nb\nc\nd\ne\n")
+    ok("kafka-console-producer.sh", "--bootstrap-server", bootstrap, "--topic", topic,
+       "--producer-property", "acks=1", "--producer-property", "compression.type=lz4",
+       input="f\n")
+    p = ok("kafka-console-consumer.sh", "--bootstrap-server", bootstrap, "--topic", topic,
+           "--from-beginning", "--max-messages", "6")
+    assert p.stdout.split() == ["a", "b", "c", "d", "e", "f"]
 
 
 def test_keyed_records_land_where_the_java_partitioner_puts_them(bootstrap):

@@ -194,7 +194,11 @@ async fn produce(args: PerfArgs) -> anyhow::Result<()> {
                 .with_topic_data(vec![TopicProduceData::default()
                     .with_name(topic.clone())
                     .with_partition_data(data)]);
-            conn.send_at(&req, version).await?;
+            if acks == 0 {
+                conn.send_unanswered(&req, version).await?;
+            } else {
+                conn.send_at(&req, version).await?;
+            }
             sent += in_request;
             if acks == 0 {
                 stats.record(

@@ -4,7 +4,7 @@
 //! Answers come back in request order (Kafka's contract), so `send_at` and
 //! `recv_at` can be pipelined.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -39,6 +39,8 @@ pub struct Connection {
     addr: String,
     client_id: StrBytes,
     next_correlation: i32,
+    /// Correlation ids of the requests sent and not yet answered, oldest first.
+    waiting: VecDeque<i32>,
     buf: BytesMut,
     /// api key -> (min, max) as the broker advertised them.
     versions: BTreeMap<i16, (i16, i16)>,
@@ -99,6 +101,7 @@ impl Connection {
             addr: addr.to_owned(),
             client_id: StrBytes::from_string(client_id.to_owned()),
             next_correlation: 0,
+            waiting: VecDeque::new(),
             buf: BytesMut::new(),
             versions: BTreeMap::new(),
             api_versions: ApiVersionsResponse::default(),
@@ -162,6 +165,21 @@ impl Connection {
 
     /// Writes one request without waiting (for pipelining); answers come back in order.
     pub async fn send_at<R: Request>(&mut self, request: &R, version: i16) -> anyhow::Result<()> {
+        self.write_request(request, version).await?;
+        self.waiting.push_back(self.next_correlation);
+        Ok(())
+    }
+
+    /// Writes a request the broker does not answer (Produce with acks=0).
+    pub async fn send_unanswered<R: Request>(
+        &mut self,
+        request: &R,
+        version: i16,
+    ) -> anyhow::Result<()> {
+        self.write_request(request, version).await
+    }
+
+    async fn write_request<R: Request>(&mut self, request: &R, version: i16) -> anyhow::Result<()> {
         self.next_correlation = self.next_correlation.wrapping_add(1);
         if trace_requests() {
             let api = ApiKey::try_from(R::KEY).map_or(R::KEY.to_string(), |k| format!("{k:?}"));
@@ -218,10 +236,11 @@ impl Connection {
             &mut frame,
             <R::Response as HeaderVersion>::header_version(version),
         )?;
-        if header.correlation_id != self.next_correlation && !self.pipelined(header.correlation_id)
-        {
+        // Answers come in request order: this one must be for the oldest request waiting.
+        let expected = self.waiting.pop_front();
+        if expected != Some(header.correlation_id) {
             bail!(
-                "{} answered correlation id {} out of order",
+                "{} answered correlation id {} where {expected:?} was due",
                 self.addr,
                 header.correlation_id
             );
@@ -229,10 +248,5 @@ impl Connection {
         let api = ApiKey::try_from(R::KEY).map_or(R::KEY.to_string(), |k| format!("{k:?}"));
         <R::Response as Decodable>::decode(&mut frame, version)
             .with_context(|| format!("decoding the {api} v{version} answer from {}", self.addr))
-    }
-
-    /// With pipelining, an answer may be for an earlier request than the last one sent.
-    fn pipelined(&self, id: i32) -> bool {
-        id > 0 && id <= self.next_correlation
     }
 }

@@ -114,7 +114,7 @@ pub async fn produce(
     let conn = client.broker(leader).await?;
     let version = conn.version_for::<ProduceRequest>(9)?;
     if acks == 0 {
-        conn.send_at(&request, version).await?;
+        conn.send_unanswered(&request, version).await?;
         return Ok(-1);
     }
     let answer = conn.call_at(&request, version).await?;
