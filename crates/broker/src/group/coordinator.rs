@@ -56,7 +56,9 @@ impl Default for CoordinatorConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer<T> {
     Now(T),
-    Wait,
+    /// Answered later, through [`Completions`], under this member id (a new
+    /// member's id is only known once the coordinator gave it one).
+    Wait(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -439,11 +441,11 @@ impl GroupCoordinator {
                         }
                     }
                 }
-                Answer::Wait
+                Answer::Wait(req.member_id.clone())
             }
         };
         // The leader's own answer is among the completions: hand it back directly.
-        if let Answer::Wait = answer {
+        if let Answer::Wait(_) = answer {
             if let Some(i) = done
                 .syncs
                 .iter()
@@ -975,7 +977,7 @@ fn add_member_and_rebalance(
         }
     }
     group.add_member(Member {
-        id: member_id,
+        id: member_id.clone(),
         instance_id: req.instance_id,
         client_id: req.client_id,
         client_host: req.client_host,
@@ -990,7 +992,7 @@ fn add_member_and_rebalance(
         join_seq: 0,
     });
     maybe_prepare_rebalance(group, now, config, done);
-    Answer::Wait
+    Answer::Wait(member_id)
 }
 
 fn update_member_and_rebalance(
@@ -1006,7 +1008,7 @@ fn update_member_and_rebalance(
     member.session_timeout_ms = req.session_timeout_ms;
     member.awaiting_join = true;
     maybe_prepare_rebalance(group, now, config, done);
-    Answer::Wait
+    Answer::Wait(req.member_id)
 }
 
 /// A static member came back with a new member id (KIP-345): it takes the
@@ -1098,14 +1100,14 @@ fn replace_static_member(
                 })
             } else {
                 maybe_prepare_rebalance(group, now, config, done);
-                Answer::Wait
+                Answer::Wait(new_id)
             }
         }
         GroupState::CompletingRebalance => {
             prepare_rebalance(group, now, config, done);
-            Answer::Wait
+            Answer::Wait(new_id)
         }
-        GroupState::PreparingRebalance | GroupState::Empty => Answer::Wait,
+        GroupState::PreparingRebalance | GroupState::Empty => Answer::Wait(new_id),
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod classic;
 pub mod coordinator;
 pub mod records;
+pub mod runtime;
 
 #[cfg(test)]
 mod tests;
