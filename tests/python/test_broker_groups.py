@@ -153,6 +153,42 @@ def test_three_consumers_share_six_partitions_and_rebalance_exactly_once(broker)
             m.close()
 
 
+CHILD_CONSUMER = """
+import sys, time
+from confluent_kafka import Consumer
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2],
+              "session.timeout.ms": %d, "heartbeat.interval.ms": 500,
+              "auto.offset.reset": "earliest", "enable.auto.commit": False})
+c.subscribe([sys.argv[3]], on_assign=lambda c, ps: print("assigned", len(ps), flush=True))
+while True:
+    c.poll(0.1)
+""" % SESSION_MS
+
+
+def test_a_killed_member_is_expired_after_its_session_timeout(broker):
+    import signal
+    import subprocess
+    import sys
+    topic = create_topic(broker.bootstrap, unique_topic("kill"), partitions=4)
+    group = unique_group()
+    child = subprocess.Popen([sys.executable, "-c", CHILD_CONSUMER, broker.bootstrap, group,
+                              topic], stdout=subprocess.PIPE, text=True)
+    a = Member(broker.bootstrap, group, topic, "survivor")
+    try:
+        poll_until([a], lambda: len(a.assigned) == 2, 60, "two members with 2 partitions each")
+        child.send_signal(signal.SIGKILL)  # no LeaveGroup: only the session timeout tells
+        child.wait(10)
+        killed_at = time.monotonic()
+        took = poll_until([a], lambda: a.assigned == set(range(4)), SESSION_MS / 1000 + 20,
+                          "the survivor to take over every partition") - killed_at
+        # Expiry at session.timeout.ms, then one rebalance round.
+        assert SESSION_MS / 1000 - 1 < took < SESSION_MS / 1000 + 10, f"took {took:.1f}s"
+    finally:
+        if child.poll() is None:
+            child.kill()
+        a.close()
+
+
 def test_cooperative_sticky_rebalances_incrementally(broker):
     topic = create_topic(broker.bootstrap, unique_topic("coop"), partitions=6)
     group = unique_group()
@@ -208,7 +244,7 @@ def test_static_member_restart_within_session_timeout_does_not_rebalance(broker)
 
 
 def test_kafka_python_group_consumer_and_kcat_balanced_consumer(broker):
-    from kafka import KafkaConsumer, TopicPartition as KTP
+    from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition as KTP
     topic = create_topic(broker.bootstrap, unique_topic("kp"), partitions=3)
     produce(broker.bootstrap, topic, 90, partitions=3)
     group = unique_group("kp")
@@ -224,10 +260,18 @@ def test_kafka_python_group_consumer_and_kcat_balanced_consumer(broker):
         assert len(got) == 90 and len(set(got)) == 90
         kc.commit()
         assert {kc.committed(KTP(topic, p)) for p in range(3)} == {30}
+        # Commit metadata round-trips (OffsetCommit -> OffsetFetch).
+        kc.commit({KTP(topic, 0): OffsetAndMetadata(29, "checkpoint-7", -1)})
     finally:
         kc.close()
     offsets = committed(broker, group, topic, 3)
-    assert offsets == {0: 30, 1: 30, 2: 30}
+    assert offsets == {0: 29, 1: 30, 2: 30}
+    c = plain_consumer(broker.bootstrap, **{"group.id": group})
+    try:
+        (tp,) = c.committed([TopicPartition(topic, 0)], timeout=10)
+        assert (tp.offset, tp.metadata) == (29, "checkpoint-7")
+    finally:
+        c.close()
 
     # kcat's balanced consumer (-G) reads everything once and commits.
     kgroup = unique_group("kcat")
