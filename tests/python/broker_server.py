@@ -571,9 +571,8 @@ def wait_topic(bootstrap, name, partitions, timeout=30.0):
 
 
 def plain_consumer(bootstrap, **conf):
-    """A confluent-kafka Consumer for assign() use. librdkafka needs a group.id,
-    but with auto-commit off it never talks to a group coordinator (group APIs
-    are not served yet; with auto-commit on, close() waits for one)."""
+    """A confluent-kafka Consumer for assign() use. librdkafka needs a group.id;
+    with auto-commit off it commits nothing to that group."""
     from confluent_kafka import Consumer
     c = {"bootstrap.servers": bootstrap, "group.id": "rill-tests-unused",
          "enable.auto.commit": False, "enable.auto.offset.store": False}

@@ -5,7 +5,7 @@ metadata it keeps in ZooKeeper.
 Every test that uses a broker runs once per ZooKeeper ensemble kind in
 KEEPER_TARGETS (default "rill,zookeeper"): zookeeper.connect points at
 `rill keeper` or at Apache ZooKeeper 3.8, and the same assertions must hold.
-Consumers use assign() (no group coordinator: group APIs are not served yet).
+Consumers use assign() here; consumer groups are tested in test_broker_groups.py.
 
 Env: RILL_BIN (default <repo>/target/debug/rill), KEEPER_TARGETS,
 KEEPER_KEEP_TMP=1 keeps the servers' temp dirs (configs, data, logs).
@@ -253,19 +253,12 @@ def test_kcat_query_offsets_for_times(broker):
     assert out == ["97 v97", "98 v98", "99 v99"]
 
 
-# librdkafka enables LZ4 only when the broker's ApiVersions lists FindCoordinator
-# (rdkafka_feature.c: RD_KAFKA_FEATURE_LZ4 depends on FindCoordinator v0, a
-# stand-in for "broker >= 0.8.2"); without it every lz4 batch goes out uncompressed.
-XFAIL_LZ4_NEEDS_FIND_COORDINATOR = pytest.mark.xfail(
-    strict=False, reason="broker bug: ApiVersions does not list FindCoordinator (10), so "
-    "librdkafka disables LZ4 and silently produces lz4 batches uncompressed")
-
 
 # Debian's kcat links librdkafka 2.0, which (like every librdkafka <= 2.11) keeps
 # gzip/snappy/lz4 only if the broker's Produce range includes v0
 # (rdkafka_msgset_writer.c: compr_req[codec].ApiVersion = 0 for them, 7 for zstd).
 @pytest.mark.parametrize("codec", ["gzip", "snappy",
-                                   pytest.param("lz4", marks=XFAIL_LZ4_NEEDS_FIND_COORDINATOR),
+                                   "lz4",
                                    "zstd"])
 def test_kcat_compressed_produce(broker, codec):
     """kcat -z CODEC: the batches arrive (and stay) compressed; kcat reads them back."""
@@ -602,7 +595,7 @@ def _payloads(n, codec):
 
 @pytest.mark.parametrize("client,codec", [
     ("confluent", "gzip"), ("confluent", "snappy"),
-    pytest.param("confluent", "lz4", marks=XFAIL_LZ4_NEEDS_FIND_COORDINATOR),
+    ("confluent", "lz4"),
     ("confluent", "zstd"),
     ("kafka-python", "gzip"), ("kafka-python", "snappy"), ("kafka-python", "lz4"),
     ("kafka-python", "zstd"),

@@ -12,6 +12,7 @@
 //! - [`server`]: start-up, listener, connections, the API table, topic operations.
 
 pub mod config;
+pub mod group;
 pub mod handlers;
 pub mod log;
 pub mod metadata;

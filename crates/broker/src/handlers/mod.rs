@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod api_versions;
 pub mod fetch;
+pub mod group;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_for_leader_epoch;

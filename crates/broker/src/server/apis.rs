@@ -87,6 +87,17 @@ api_table! {
     CreatePartitions => handlers::admin::create_partitions,
     IncrementalAlterConfigs => handlers::admin::incremental_alter_configs,
     DescribeCluster => handlers::admin::describe_cluster,
+    FindCoordinator => handlers::group::find_coordinator,
+    JoinGroup => handlers::group::join_group,
+    SyncGroup => handlers::group::sync_group,
+    Heartbeat => handlers::group::heartbeat,
+    LeaveGroup => handlers::group::leave_group,
+    OffsetCommit => handlers::group::offset_commit,
+    OffsetFetch => handlers::group::offset_fetch,
+    ListGroups => handlers::group::list_groups,
+    DescribeGroups => handlers::group::describe_groups,
+    DeleteGroups => handlers::group::delete_groups,
+    OffsetDelete => handlers::group::offset_delete,
 }
 
 /// The v0 answer to an ApiVersions request of a version we do not know.

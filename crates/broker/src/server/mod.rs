@@ -4,6 +4,7 @@
 
 pub mod apis;
 pub mod connection;
+mod groups;
 mod topics;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,8 @@ use kafka_protocol::ResponseError;
 use tokio::net::TcpListener;
 
 use crate::config::{validate_topic_configs, BrokerConfig, Listener, TopicLogConfig};
+use crate::group::coordinator::CoordinatorConfig;
+use crate::group::runtime::GroupRuntime;
 use crate::handlers::ApiError;
 use crate::log::{LogConfig, LogManager};
 use crate::metadata::zk::{ZkError, ZkStore};
@@ -142,6 +145,8 @@ pub struct Broker {
     pub endpoints: Endpoints,
     metadata: RwLock<MetadataCache>,
     pub replicas: ReplicaManager,
+    /// The group coordinator for the `__consumer_offsets` partitions led here.
+    pub groups: GroupRuntime,
     logs: Mutex<LogManager>,
     zk: ZkStore,
     /// Serializes topic creation and deletion (controller work).
@@ -191,6 +196,10 @@ impl Broker {
         let broker = Arc::new(Broker {
             metadata: RwLock::new(MetadataCache::new(cluster_id)),
             replicas: ReplicaManager::default(),
+            groups: GroupRuntime::new(
+                coordinator_config(&config),
+                config.offsets_topic_num_partitions,
+            ),
             logs: Mutex::new(logs),
             zk,
             admin: tokio::sync::Mutex::new(()),
@@ -426,6 +435,9 @@ impl Broker {
                 .map_err(|e| format!("opening log {}-{i}: {e}", topic.name))?;
             let partition = Partition::new(name.clone(), i as i32, log, p.leader_epoch);
             partition.set_compression(codec);
+            if topic.name == crate::group::OFFSETS_TOPIC {
+                self.groups.load_partition(&partition, now_ms());
+            }
             self.replicas.insert(Arc::new(partition));
         }
         Ok(())
@@ -590,9 +602,11 @@ impl Broker {
             })
         };
         let housekeeping = tokio::spawn(self.clone().housekeeping());
+        let group_timers = tokio::spawn(self.clone().group_timers());
         shutdown.await;
         accept.abort();
         housekeeping.abort();
+        group_timers.abort();
         for p in self.replicas.all() {
             p.with_log_mut(|l| {
                 if let Err(e) = l.flush() {
@@ -640,6 +654,20 @@ impl Broker {
         }
     }
 
+    /// The group coordinator's clock: heartbeat and rebalance deadlines
+    /// (checked every 100 ms) and offset expiry.
+    async fn group_timers(self: Arc<Self>) {
+        let mut deadlines = tokio::time::interval(Duration::from_millis(100));
+        let check = self.config.offsets_retention_check_interval_ms.max(1) as u64;
+        let mut expiry = tokio::time::interval(Duration::from_millis(check));
+        loop {
+            tokio::select! {
+                _ = deadlines.tick() => self.groups.tick(&self.replicas, now_ms()),
+                _ = expiry.tick() => self.groups.expire_offsets(&self.replicas, now_ms()),
+            }
+        }
+    }
+
     /// Retention, time-based rolls, session recovery, and keeping the broker list current.
     async fn housekeeping(self: Arc<Self>) {
         let check =
@@ -676,6 +704,18 @@ impl Broker {
                 }
             }
         }
+    }
+}
+
+/// The group coordinator's settings from the broker's.
+fn coordinator_config(c: &BrokerConfig) -> CoordinatorConfig {
+    CoordinatorConfig {
+        min_session_timeout_ms: c.group_min_session_timeout_ms,
+        max_session_timeout_ms: c.group_max_session_timeout_ms,
+        initial_rebalance_delay_ms: c.group_initial_rebalance_delay_ms,
+        max_group_size: c.group_max_size,
+        max_metadata_bytes: c.offset_metadata_max_bytes.max(0) as usize,
+        offsets_retention_ms: i64::from(c.offsets_retention_minutes) * 60_000,
     }
 }
 

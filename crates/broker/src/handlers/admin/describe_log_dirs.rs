@@ -3,9 +3,8 @@
 //! there is no replica movement between directories). A null topic list
 //! means every partition.
 //!
-//! `total_bytes` and `usable_bytes` (v4) are -1, the protocol's "unknown":
-//! reading them needs `statvfs`, which is unsafe FFI and this workspace
-//! denies `unsafe`.
+//! From v4 each directory also reports its file system's total and usable
+//! bytes (-1, the protocol's "unknown", when they cannot be read).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -33,7 +32,7 @@ pub struct LogInfo {
 
 pub async fn handle(
     b: &Arc<Broker>,
-    _ctx: &RequestContext,
+    ctx: &RequestContext,
     req: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
     let wanted: Option<BTreeSet<(String, i32)>> = req.topics.map(|topics| {
@@ -64,19 +63,28 @@ pub async fn handle(
             })
         })
         .collect();
-    DescribeLogDirsResponse::default().with_results(results(&b.log_dirs(), &logs))
+    DescribeLogDirsResponse::default().with_results(results(&b.log_dirs(), &logs, ctx.version))
+}
+
+/// The file system's (total, usable) bytes under `dir`, -1 when unknown.
+fn space(dir: &Path) -> (i64, i64) {
+    let read = |r: std::io::Result<u64>| r.map_or(-1, |v| v.min(i64::MAX as u64) as i64);
+    (read(fs4::total_space(dir)), read(fs4::available_space(dir)))
 }
 
 /// Groups `logs` under the configured `dirs`, topics and partitions sorted.
-pub fn results(dirs: &[PathBuf], logs: &[LogInfo]) -> Vec<DescribeLogDirsResult> {
+pub fn results(dirs: &[PathBuf], logs: &[LogInfo], version: i16) -> Vec<DescribeLogDirsResult> {
     dirs.iter()
         .map(|dir| {
             let mut topics: BTreeMap<&str, Vec<&LogInfo>> = BTreeMap::new();
             for log in logs.iter().filter(|l| same_dir(&l.dir, dir)) {
                 topics.entry(&log.topic).or_default().push(log);
             }
+            let (total, usable) = if version >= 4 { space(dir) } else { (-1, -1) };
             DescribeLogDirsResult::default()
                 .with_log_dir(str_bytes(&absolute(dir).to_string_lossy()))
+                .with_total_bytes(total)
+                .with_usable_bytes(usable)
                 .with_topics(
                     topics
                         .into_iter()
@@ -131,7 +139,7 @@ mod tests {
             log("/data/a", "t", 0, 30),
             log("/data/a", "u", 0, 0),
         ];
-        let r = results(&dirs, &logs);
+        let r = results(&dirs, &logs, 3);
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].log_dir.as_str(), "/data/a");
         assert_eq!(r[0].topics.len(), 2);
@@ -144,5 +152,8 @@ mod tests {
         assert_eq!(r[1].topics[0].partitions[0].partition_size, 20);
         let resp = DescribeLogDirsResponse::default().with_results(r);
         crate::handlers::assert_encodes(&resp, VERSIONS);
+        let with_space = results(&[std::env::temp_dir()], &[], 4);
+        assert!(with_space[0].total_bytes > 0);
+        assert!((0..=with_space[0].total_bytes).contains(&with_space[0].usable_bytes));
     }
 }

@@ -1,0 +1,98 @@
+//! FindCoordinator (10): the broker coordinating a group (creating
+//! `__consumer_offsets` on first use), one key or many (v4+).
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
+
+use crate::handlers::{str_bytes, ApiError};
+use crate::metadata::BrokerInfo;
+use crate::server::apis::RequestContext;
+use crate::server::Broker;
+
+pub const VERSIONS: (i16, i16) = (0, 4);
+
+const GROUP: i8 = 0;
+const TRANSACTION: i8 = 1;
+
+async fn lookup(b: &Broker, key: &str, key_type: i8) -> Result<BrokerInfo, ApiError> {
+    match key_type {
+        GROUP => b.find_group_coordinator(key).await,
+        TRANSACTION => Err(ApiError::new(
+            ResponseError::CoordinatorNotAvailable,
+            "transactions are not supported by this broker yet",
+        )),
+        other => Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            format!("unknown coordinator key type {other}"),
+        )),
+    }
+}
+
+fn coordinator(key: StrBytes, found: Result<BrokerInfo, ApiError>) -> Coordinator {
+    let c = Coordinator::default().with_key(key);
+    match found {
+        Ok(node) => c
+            .with_node_id(node.id.into())
+            .with_host(str_bytes(&node.host))
+            .with_port(i32::from(node.port)),
+        Err(e) => c
+            .with_node_id((-1).into())
+            .with_port(-1)
+            .with_error_code(e.code())
+            .with_error_message(e.message()),
+    }
+}
+
+pub async fn handle(
+    b: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
+    let keys = if ctx.version >= 4 {
+        req.coordinator_keys
+    } else {
+        vec![req.key]
+    };
+    let mut coordinators = Vec::with_capacity(keys.len());
+    for key in keys {
+        let found = lookup(b, &key, req.key_type).await;
+        coordinators.push(coordinator(key, found));
+    }
+    if ctx.version >= 4 {
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    let c = coordinators.pop().unwrap_or_default();
+    FindCoordinatorResponse::default()
+        .with_error_code(c.error_code)
+        .with_error_message(if ctx.version >= 1 {
+            c.error_message
+        } else {
+            None
+        })
+        .with_node_id(c.node_id)
+        .with_host(c.host)
+        .with_port(c.port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_encode_at_every_version() {
+        let c = coordinator(
+            str_bytes("g"),
+            Err(ApiError::new(ResponseError::CoordinatorNotAvailable, "x")),
+        );
+        crate::handlers::assert_encodes(
+            &FindCoordinatorResponse::default()
+                .with_error_code(c.error_code)
+                .with_node_id(c.node_id),
+            VERSIONS,
+        );
+    }
+}
