@@ -544,8 +544,9 @@ def test_consumer_groups_members_and_state(bootstrap, groups_supported):
     try:
         deadline = time.monotonic() + 30
         while True:
-            p = ok("kafka-consumer-groups.sh", "--bootstrap-server", bootstrap, "--describe",
-                   "--group", group, "--state")
+            # Until the consumer has joined, the group does not exist (exit 1).
+            p = run("kafka-consumer-groups.sh", "--bootstrap-server", bootstrap, "--describe",
+                    "--group", group, "--state")
             if "Stable" in p.stdout or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
@@ -758,3 +759,26 @@ def test_consumer_groups_reset_delete_and_delete_offsets(fake_groups):
     p = ok("kafka-consumer-groups.sh", "--bootstrap-server", bs, "--delete", "--group", "idle")
     assert p.stdout.strip() == "Deletion of requested consumer groups ('idle') was successful."
     assert "idle" not in fake_groups.groups
+
+
+def test_interrupted_group_consumer_commits_and_leaves(bootstrap, groups_supported):
+    """Ctrl-C on `console-consumer --group`: the positions are committed and the
+    member leaves at once (the group is Empty, not waiting for a session timeout)."""
+    topic = unique_topic("leave")
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    ok("kafka-topics.sh", "--bootstrap-server", bootstrap, "--create", "--topic", topic)
+    wait_topic(bootstrap, topic, 1)
+    kcat("-b", bootstrap, "-t", topic, "-P", input=b"1\n2\n3\n")
+    consumer = subprocess.Popen([os.path.join(BIN, "kafka-console-consumer.sh"), "--bootstrap-server",
+                                 bootstrap, "--topic", topic, "--group", group, "--from-beginning"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+    try:
+        got = [consumer.stdout.readline().strip() for _ in range(3)]
+        assert got == ["1", "2", "3"]
+    finally:
+        consumer.send_signal(signal.SIGINT)
+        _, err = consumer.communicate(timeout=30)
+    assert consumer.returncode == 0 and "Processed a total of 3 messages" in err
+    p = ok("kafka-consumer-groups.sh", "--bootstrap-server", bootstrap, "--describe", "--group", group)
+    assert "has no active members" in p.stderr
+    assert p.stdout.splitlines()[2].split() == [group, topic, "0", "3", "3", "0", "-", "-", "-"]

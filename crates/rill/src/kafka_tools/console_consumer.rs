@@ -266,11 +266,17 @@ pub fn run(args: ConsumerArgs) -> anyhow::Result<ExitCode> {
     let config = client_config(args.bootstrap_server.as_deref(), &props, "console-consumer")?;
     let mut consumed = 0u64;
     let result = block_on(async {
-        let mut client = KafkaClient::connect(config).await?;
-        tokio::select! {
-            r = consume(&mut client, &options, &mut consumed) => r,
-            _ = crate::shutdown_signal() => Ok(()),
-        }
+        // Ctrl-C or SIGTERM ends the loop; a group member then commits and leaves.
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            crate::shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let mut client = tokio::select! {
+            c = KafkaClient::connect(config) => c?,
+            _ = crate::shutdown_signal() => return Ok(()),
+        };
+        consume(&mut client, &options, &mut consumed, stop).await
     })?;
     eprintln!("Processed a total of {consumed} messages");
     result?;
@@ -339,6 +345,7 @@ async fn consume(
     client: &mut KafkaClient,
     options: &Options,
     consumed: &mut u64,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let topics = topics(client, options).await?;
     if topics.is_empty() {
@@ -348,7 +355,10 @@ async fn consume(
     let mut member = match &options.group {
         Some(g) => {
             group::require_apis(client, group::MEMBER_APIS)?;
-            Some(Membership::join(client, g, &topics, 10_000).await?)
+            tokio::select! {
+                m = Membership::join(client, g, &topics, 10_000) => Some(m?),
+                _ = stop.changed() => return Ok(()),
+            }
         }
         None => None,
     };
@@ -368,7 +378,7 @@ async fn consume(
         let mut last_heartbeat = Instant::now();
         let mut last_commit = Instant::now();
         loop {
-            if options.max_messages.is_some_and(|max| *consumed >= max) {
+            if *stop.borrow() || options.max_messages.is_some_and(|max| *consumed >= max) {
                 return Ok(());
             }
             if let Some(timeout) = options.timeout {
