@@ -449,6 +449,11 @@ def test_producer_and_consumer_perf_test_lines(bootstrap):
     assert re.search(r"^20000 records sent, [\d.]+ records/sec \([\d.]+ MB/sec\), [\d.]+ ms avg latency, "
                      r"[\d.]+ ms max latency, \d+ ms 50th, \d+ ms 95th, \d+ ms 99th, \d+ ms 99.9th\.$",
                      p.stdout, re.M), p.stdout
+    # acks=0: nothing is answered, nothing waits for an answer.
+    p = ok("kafka-producer-perf-test.sh", "--topic", topic, "--num-records", "5000",
+           "--record-size", "100", "--throughput", "-1", "--producer-props",
+           f"bootstrap.servers={bootstrap}", "acks=0", timeout=120)
+    assert p.stdout.splitlines()[-1].startswith("5000 records sent, ")
     p = ok("kafka-consumer-perf-test.sh", "--bootstrap-server", bootstrap, "--topic", topic,
            "--messages", "20000", timeout=120)
     header, line = p.stdout.splitlines()
