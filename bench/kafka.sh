@@ -40,7 +40,7 @@ EOF
   cp -r "$(dirname "$manifest")/librdkafka" "$RDK"
   (cd "$RDK" && ./configure --disable-ssl --disable-gssapi --disable-curl --disable-zstd \
       --disable-lz4-ext >"$OUT/configure.log" 2>&1 &&
-    make -j"$(nproc)" -C src libs >"$OUT/make.log" 2>&1 &&
+    make -j"$(nproc)" libs >"$OUT/make.log" 2>&1 &&
     make -C examples rdkafka_performance >>"$OUT/make.log" 2>&1) || {
     echo "building librdkafka failed; see $OUT/configure.log and $OUT/make.log" >&2
     exit 1
