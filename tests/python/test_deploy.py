@@ -153,6 +153,11 @@ class Compose:
         self("down", "-v", "--remove-orphans", "-t", "5", check=False)
 
 
+def _failed(request):
+    rep = getattr(request.node, "rep_call", None)
+    return rep is not None and rep.failed
+
+
 @pytest.fixture
 def compose(image, request):
     """compose(file, ports) -> Compose; logs are printed when the test fails,
@@ -166,8 +171,7 @@ def compose(image, request):
 
     yield factory
     for c in made:
-        rep = getattr(request.node, "rep_call", None)
-        if rep is not None and rep.failed:
+        if _failed(request):
             print(f"----- {c.project} logs -----\n{c.logs()}")
         c.down()
 
@@ -234,27 +238,50 @@ def broker_ids(bootstrap):
     return sorted(b["id"] for b in md.get("brokers", []))
 
 
-@pytest.fixture
-def cluster(compose):
-    """The 3-keeper + 3-broker compose, up and healthy; skipped when the
-    keepers do not form an ensemble."""
+NO_ENSEMBLE = "ensemble mode is not available"
+
+
+def wait_for_leader_or_skip(c, timeout=60):
+    """Waits for one leader; skips (with the keeper's own words) when this
+    build refuses server.N lines."""
+    def leader_or_refusal():
+        logs = c.logs(*KEEPERS, tail=3)
+        refusal = next((line for line in logs.splitlines() if NO_ENSEMBLE in line), None)
+        if refusal:
+            pytest.skip("the three keepers cannot form an ensemble in this rill build "
+                        f"(no Raft yet): {refusal.split('|', 1)[-1].strip()}")
+        return one_leader(c)
+    return wait_for("the keepers to elect a leader", leader_or_refusal, timeout)
+
+
+@pytest.fixture(scope="module")
+def cluster(image):
+    """The 3-keeper + 3-broker compose, started once for the module (a skip
+    for a build without ensembles is decided once too)."""
     ports = {f"RILL_ZK_PORT_{i}": free_port() for i in (1, 2, 3)}
     ports.update({f"RILL_KAFKA_PORT_{i}": free_port() for i in (1, 2, 3)})
-    c = compose(CLUSTER_COMPOSE, ports)
-    c("up", "-d", *KEEPERS)
-    try:
-        wait_for("the keepers to elect a leader", lambda: one_leader(c), timeout=60)
-    except AssertionError:
-        logs = c.logs(*KEEPERS, tail=5)
-        if "ensemble mode is not available" in logs or not any(keeper_modes(c).values()):
-            pytest.skip("the three keepers did not form an ensemble (this rill build has no "
-                        f"Raft ensemble yet); modes {keeper_modes(c)}; logs:\n{logs}")
-        raise
-    c("up", "-d", *BROKERS)
-    c.wait_healthy(*BROKERS)
+    c = Compose(CLUSTER_COMPOSE, image, ports)
     c.bootstrap = ",".join(f"127.0.0.1:{ports[f'RILL_KAFKA_PORT_{i}']}" for i in (1, 2, 3))
+    try:
+        c("up", "-d", *KEEPERS)
+        wait_for_leader_or_skip(c)
+        yield c
+    finally:
+        c.down()
+
+
+@pytest.fixture
+def healthy_cluster(cluster, request):
+    """The module's cluster with every container up, one keeper leading and
+    the three brokers registered (whatever the previous test left)."""
+    c = cluster
+    c("up", "-d")
+    wait_for_leader_or_skip(c)
+    c.wait_healthy(*BROKERS)
     wait_for("all three brokers in metadata", lambda: broker_ids(c.bootstrap) == [1, 2, 3], 60)
-    return c
+    yield c
+    if _failed(request):
+        print(f"----- {c.project} logs -----\n{c.logs()}")
 
 
 def fresh_topic(bootstrap, partitions):
@@ -269,11 +296,11 @@ def fresh_topic(bootstrap, partitions):
 
 
 @pytest.mark.keeper_timeout(600)
-def test_cluster_keeper_leader_stopped_and_restarted(cluster):
+def test_cluster_keeper_leader_stopped_and_restarted(healthy_cluster):
     """Seed 002: stop the leader's container, the two others elect a new
     leader and the brokers go on (topic creation needs the ensemble); start it
     again and it rejoins as a follower."""
-    c = cluster
+    c = healthy_cluster
     topic, expected = fresh_topic(c.bootstrap, 3)
     leader = one_leader(c)
     c("stop", "-t", "5", leader)
@@ -291,12 +318,12 @@ def test_cluster_keeper_leader_stopped_and_restarted(cluster):
 
 
 @pytest.mark.keeper_timeout(600)
-def test_cluster_broker_stopped_and_restarted(cluster):
+def test_cluster_broker_stopped_and_restarted(healthy_cluster):
     """A broker container stopped: the other two keep serving and take new
     topics; started again, it re-registers and serves its partitions with
     their data (partitions are not replicated yet, so its own partitions are
     unavailable while it is down)."""
-    c = cluster
+    c = healthy_cluster
     topic, expected = fresh_topic(c.bootstrap, 3)
     c("stop", "-t", "10", "broker3")
     wait_for("broker 3 to leave the metadata", lambda: broker_ids(c.bootstrap) == [1, 2], 60)
@@ -310,11 +337,11 @@ def test_cluster_broker_stopped_and_restarted(cluster):
 
 
 @pytest.mark.keeper_timeout(600)
-def test_cluster_keeper_leader_partitioned(cluster):
+def test_cluster_keeper_leader_partitioned(healthy_cluster):
     """`docker network disconnect` cuts the leader off: the majority elects
     another leader and the cluster goes on; reconnected, the old leader
     follows the new one."""
-    c = cluster
+    c = healthy_cluster
     leader = one_leader(c)
     network = f"{c.project}_default"
     run(["docker", "network", "disconnect", network, c.container(leader)])
@@ -328,3 +355,145 @@ def test_cluster_keeper_leader_partitioned(cluster):
              lambda: keeper_modes(c, (leader,))[leader] == "follower" and
              one_leader(c) is not None, 60)
     fresh_topic(c.bootstrap, 3)
+
+
+# =========================================================================
+# Kubernetes (seed 003): offline checks of deploy/k8s
+# =========================================================================
+
+K8S = os.path.join(DEPLOY, "k8s")
+K8S_VERSION = "1.30.0"   # the oldest Kubernetes these manifests are written for
+
+
+def k8s_documents(*paths):
+    import yaml
+    docs = []
+    for path in paths:
+        with open(path) as f:
+            docs += [(path, d) for d in yaml.safe_load_all(f) if d]
+    return docs
+
+
+def k8s_manifest_files():
+    return sorted(p for p in glob.glob(os.path.join(K8S, "**", "*.yaml"), recursive=True)
+                  if os.path.basename(p) != "kustomization.yaml")
+
+
+def validate_k8s(docs):
+    kv = pytest.importorskip("kubernetes_validate",
+                             reason="kubernetes-validate is not installed "
+                                    "(scripts/install-test-deps.sh installs it)")
+    for path, doc in docs:
+        try:
+            kv.validate(doc, K8S_VERSION, strict=True)
+        except kv.ValidationError as e:
+            raise AssertionError(f"{path}: {doc['kind']}/{doc['metadata']['name']}: "
+                                 f"{e.message} at {'/'.join(map(str, e.path))}") from None
+
+
+def test_k8s_manifests_match_the_kubernetes_schemas():
+    docs = k8s_documents(*k8s_manifest_files())
+    kinds = sorted({d["kind"] for _p, d in docs})
+    assert kinds == ["ConfigMap", "Namespace", "PodDisruptionBudget", "Service", "StatefulSet"]
+    validate_k8s(docs)
+    # The check can fail: a misspelt field is refused in strict mode.
+    sts = next(d for _p, d in docs if d["kind"] == "StatefulSet")
+    broken = json.loads(json.dumps(sts))
+    broken["spec"]["replica"] = broken["spec"].pop("replicas")
+    with pytest.raises(AssertionError, match="replica"):
+        validate_k8s([("mutated", broken)])
+
+
+def by_kind(docs, kind):
+    return {d["metadata"]["name"]: d for _p, d in docs if d["kind"] == kind}
+
+
+def pod_command(sts, env):
+    """Runs a StatefulSet container's `sh -c` line with dash, `rill` replaced
+    by echo, and returns what rill would have been started with."""
+    cmd = sts["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert cmd[:2] == ["/bin/sh", "-c"], cmd
+    script = cmd[2].replace("exec rill ", "exec echo rill ")
+    return run(["dash", "-c", script], env=dict(os.environ, **env)).stdout.split()
+
+
+def test_k8s_statefulsets_hang_together(tmp_path):
+    """What the schemas cannot tell: names that must agree across objects, and
+    the pods' command lines as dash runs them."""
+    docs = k8s_documents(os.path.join(K8S, "base", "keeper.yaml"),
+                         os.path.join(K8S, "base", "broker.yaml"))
+    services, sets = by_kind(docs, "Service"), by_kind(docs, "StatefulSet")
+    configs, budgets = by_kind(docs, "ConfigMap"), by_kind(docs, "PodDisruptionBudget")
+    for name, sts in sets.items():
+        spec = sts["spec"]
+        headless = services[spec["serviceName"]]["spec"]
+        assert headless["clusterIP"] == "None", name
+        labels = spec["template"]["metadata"]["labels"]
+        assert spec["selector"]["matchLabels"].items() <= labels.items()
+        assert any(b["spec"]["selector"]["matchLabels"].items() <= labels.items()
+                   for b in budgets.values()), f"{name}: no PodDisruptionBudget"
+        assert all(b["spec"].get("maxUnavailable") == 1 for b in budgets.values())
+        pod = spec["template"]["spec"]
+        assert pod["affinity"]["podAntiAffinity"], name
+        for c in pod["containers"]:
+            assert c.get("readinessProbe") and c.get("livenessProbe"), f"{name}/{c['name']}"
+        for v in pod["volumes"]:
+            if "configMap" in v:
+                assert v["configMap"]["name"] in configs, v
+
+    # Keepers: zoo.cfg names every member by its stable DNS name, myid = ordinal + 1.
+    keeper = sets["rill-keeper"]
+    zoo = configs["rill-keeper-config"]["data"]["zoo.cfg"]
+    servers = dict(re.findall(r"^server\.(\d+)=(\S+)$", zoo, re.M))
+    hs = keeper["spec"]["serviceName"]
+    assert servers == {str(i + 1): f"rill-keeper-{i}.{hs}:2888:3888"
+                       for i in range(keeper["spec"]["replicas"])}
+    assert services[hs].get("spec", {}).get("publishNotReadyAddresses") is True
+    data = tmp_path / "data"
+    data.mkdir()
+    keeper_line = json.loads(json.dumps(keeper))
+    c = keeper_line["spec"]["template"]["spec"]["containers"][0]
+    c["command"][2] = c["command"][2].replace("/data", str(data))
+    assert pod_command(keeper_line, {"HOSTNAME": "rill-keeper-2"}) == \
+        ["rill", "keeper", "--config", "/conf/zoo.cfg"]
+    assert (data / "myid").read_text() == "3\n"
+
+    # Brokers: broker.id = ordinal; each advertises its node and its NodePort,
+    # and that NodePort's service selects exactly that pod.
+    broker = sets["rill-broker"]
+    for i in range(broker["spec"]["replicas"]):
+        argv = pod_command(broker, {"HOSTNAME": f"rill-broker-{i}", "NODE_IP": "10.1.2.3"})
+        assert argv[:4] == ["rill", "broker", "--config", "/conf/server.properties"]
+        assert f"broker.id={i}" in argv
+        port = 30127 + i
+        assert f"advertised.listeners=PLAINTEXT://10.1.2.3:{port}" in argv
+        svc = services[f"rill-broker-{i}"]["spec"]
+        assert svc["type"] == "NodePort" and svc["ports"][0]["nodePort"] == port
+        assert svc["selector"] == {"statefulset.kubernetes.io/pod-name": f"rill-broker-{i}"}
+    props = configs["rill-broker-config"]["data"]["server.properties"]
+    connect = re.search(r"^zookeeper\.connect=(\S+)$", props, re.M).group(1)
+    assert connect.split(",") == [f"{s.split(':')[0]}:2181" for s in
+                                  (servers[str(i + 1)] for i in range(3))]
+
+
+def test_k8s_kustomize_base_and_overlay_render():
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed (the kustomize build needs it; the plain "
+                    "manifests are checked by the other tests)")
+    import yaml
+    base = yaml.safe_load_all(run([kubectl, "kustomize", os.path.join(K8S, "base")]).stdout)
+    base = [("base", d) for d in base]
+    plain = k8s_documents(os.path.join(K8S, "base", "keeper.yaml"),
+                          os.path.join(K8S, "base", "broker.yaml"))
+    key = lambda docs: sorted((d["kind"], d["metadata"]["name"]) for _p, d in docs)  # noqa: E731
+    assert key(base) == key(plain)
+    overlay = [("single-node", d) for d in yaml.safe_load_all(
+        run([kubectl, "kustomize", os.path.join(K8S, "overlays", "single-node")]).stdout)]
+    validate_k8s(overlay)
+    for _p, d in overlay:
+        if d["kind"] != "Namespace":
+            assert d["metadata"].get("namespace") == "rill", d["metadata"]
+        if d["kind"] == "StatefulSet":
+            anti = d["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+            assert list(anti) == ["preferredDuringSchedulingIgnoredDuringExecution"]
