@@ -497,3 +497,158 @@ def test_k8s_kustomize_base_and_overlay_render():
         if d["kind"] == "StatefulSet":
             anti = d["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
             assert list(anti) == ["preferredDuringSchedulingIgnoredDuringExecution"]
+
+
+# =========================================================================
+# supervisor and systemd (seed 000)
+# =========================================================================
+
+def install_tree(tmp_path, zk_port, kafka_port):
+    """deploy/config, deploy/supervisor and deploy/systemd as a package would
+    install them, with every absolute path moved under tmp_path, the process
+    user set to ours and the ports set to free ones. Returns the rewrite."""
+    import getpass
+    paths = {"/usr/local/bin/rill": rill_bin(), "/etc/rill": str(tmp_path / "etc"),
+             "/var/lib/rill": str(tmp_path / "lib"), "/var/log/rill": str(tmp_path / "log")}
+    for d in ("etc", "lib", "log", "supervisord.d", "systemd"):
+        (tmp_path / d).mkdir()
+
+    def rewrite(text):
+        for old, new in paths.items():
+            text = text.replace(old, new)
+        text = re.sub(r"(?m)^user=rill$", f"user={getpass.getuser()}", text)
+        text = re.sub(r"(?m)^clientPort=2181$", f"clientPort={zk_port}", text)
+        text = text.replace("127.0.0.1:2181", f"127.0.0.1:{zk_port}")
+        return text.replace(":9092", f":{kafka_port}")
+
+    for src, dest in (("config", "etc"), ("supervisor", "supervisord.d"), ("systemd", "systemd")):
+        for path in glob.glob(os.path.join(DEPLOY, src, "*")):
+            with open(path) as f:
+                (tmp_path / dest / os.path.basename(path)).write_text(rewrite(f.read()))
+    return rewrite
+
+
+class Supervisord:
+    """supervisord in the foreground (-n) with the test's own socket, so only
+    this process and its programs are touched."""
+
+    def __init__(self, tmp_path):
+        self.conf = tmp_path / "supervisord.conf"
+        sock = tmp_path / "supervisor.sock"
+        self.log = tmp_path / "log" / "supervisord.log"
+        self.conf.write_text(f"""\
+[unix_http_server]
+file={sock}
+
+[supervisord]
+logfile={self.log}
+pidfile={tmp_path / 'supervisord.pid'}
+childlogdir={tmp_path / 'log'}
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://{sock}
+
+[include]
+files = {tmp_path / 'supervisord.d' / '*.ini'}
+""")
+        self.proc = subprocess.Popen(["supervisord", "-n", "-c", str(self.conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def ctl(self, *args, check=False):
+        return run(["supervisorctl", "-c", str(self.conf), *args], check=check, timeout=60)
+
+    def states(self):
+        out = self.ctl("status").stdout
+        return dict(re.findall(r"^(\S+)\s+(\w+)", out, re.M))
+
+    def pid(self, program):
+        return int(self.ctl("pid", program, check=True).stdout.strip())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.mark.keeper_timeout(240)
+def test_supervisor_runs_keeper_and_broker(tmp_path):
+    if shutil.which("supervisord") is None:
+        pytest.skip("supervisord is not installed (Debian package supervisor; "
+                    "scripts/install-test-deps.sh installs it)")
+    if not os.path.exists(rill_bin()):
+        pytest.skip(f"rill binary not found at {rill_bin()}")
+    zk_port, kafka_port = free_port(), free_port()
+    install_tree(tmp_path, zk_port, kafka_port)
+    sup = Supervisord(tmp_path)
+    try:
+        programs = ("rill-broker", "rill-keeper")
+        # RUNNING only after startsecs=5 seconds up, as the seed's `supervisorctl status`.
+        wait_for("both programs RUNNING", lambda: all(
+            sup.states().get(p) == "RUNNING" for p in programs), 60)
+        status = run([rill_bin(), "keeper", "status", "--config", str(tmp_path / "etc" /
+                                                                      "zoo.cfg")])
+        assert status.stdout.strip() == "Mode: standalone"
+
+        # Seed 000's check: produce on one side, consume --from-beginning on the other.
+        bootstrap = f"127.0.0.1:{kafka_port}"
+        topic = "xiaopalu"
+        records = [(None, f"line {i}".encode()) for i in range(100)]
+        produce(bootstrap, topic, records)
+        wait_topic(bootstrap, topic, 48)   # num.partitions=48 in seed 000's file
+        expected = sorted(v for _k, v in records)
+        assert values(consume_all_confluent(bootstrap, topic, 48)) == expected
+
+        # autorestart=true: a killed broker comes back, with its data.
+        old = sup.pid("rill-broker")
+        os.kill(old, signal.SIGKILL)
+        wait_for("the broker restarted by supervisord", lambda: sup.states().get(
+            "rill-broker") == "RUNNING" and sup.pid("rill-broker") not in (0, old), 60)
+        # (It serves again once its previous session's registration expires,
+        # zookeeper.session.timeout.ms = 18 s, as a Kafka broker does.)
+        wait_for("the restarted broker serving", lambda: wait_topic(bootstrap, topic, 48, 5), 60)
+        assert values(consume_all_confluent(bootstrap, topic, 48)) == expected
+
+        # Shutting supervisord down (a reboot, `systemctl stop supervisor`)
+        # stops the programs in reverse priority: the broker first, with TERM
+        # (stopsignal), cleanly and quickly.
+        started = time.monotonic()
+        sup.stop()
+        assert time.monotonic() - started < 15
+        log = sup.log.read_text()
+        stops = [log.find(f"stopped: {p} (exit status 0)") for p in programs]
+        assert -1 < stops[0] < stops[1], log[-2000:]
+        keeper_log = (tmp_path / "log" / "keeper_supervisor.log").read_text()
+        assert "serving ZooKeeper clients" in keeper_log
+    finally:
+        sup.stop()
+
+
+def test_systemd_units_verify(tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    if not os.path.exists(rill_bin()):
+        pytest.skip(f"rill binary not found at {rill_bin()}")
+    install_tree(tmp_path, 2181, 9092)
+    units = sorted(glob.glob(str(tmp_path / "systemd" / "*.service")))
+    assert [os.path.basename(u) for u in units] == ["rill-broker.service", "rill-keeper.service"]
+    p = run([analyze, "verify", *units], check=False)
+    assert p.returncode == 0 and p.stderr.strip() == "", p.stderr
+    # The check can fail: a misspelt key is reported.
+    bad = tmp_path / "systemd" / "rill-bad.service"
+    bad.write_text(open(units[0]).read().replace("KillSignal=", "KilSignal="))
+    assert "Unknown key" in run([analyze, "verify", str(bad)], check=False).stderr
+    # Both run what the supervisor programs run.
+    for unit in units:
+        name = os.path.basename(unit)[:-len(".service")]
+        exec_start = re.search(r"^ExecStart=(.*)$", open(unit).read(), re.M).group(1)
+        ini = configparser.ConfigParser(interpolation=None)
+        ini.read(tmp_path / "supervisord.d" / f"{name}.ini")
+        assert ini[f"program:{name}"]["command"] == exec_start
