@@ -10,6 +10,8 @@ SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 
 apt_packages=(zookeeper kcat tmux supervisor)
+# the compose tool for tests/python/test_deploy.py, where a Docker engine is
+if command -v docker >/dev/null 2>&1; then apt_packages+=(docker-compose); fi
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -503,6 +503,28 @@ def test_k8s_statefulsets_hang_together(tmp_path):
                                   (servers[str(i + 1)] for i in range(3))]
 
 
+@pytest.mark.parametrize("answer, healthy", [
+    ("Mode: leader", True), ("Mode: follower", True), ("Mode: standalone", True),
+    ("Mode: looking", False), (None, False)])
+def test_keeper_probes_want_a_quorum(answer, healthy):
+    """The keeper readiness probe (Kubernetes) and health check (cluster
+    compose), run by dash with `rill keeper status` answering as a member
+    with or without a quorum would (None: the keeper does not answer)."""
+    import yaml
+    keeper = by_kind(k8s_documents(os.path.join(K8S, "base", "keeper.yaml")),
+                     "StatefulSet")["rill-keeper"]
+    readiness = keeper["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    with open(CLUSTER_COMPOSE) as f:
+        health = yaml.safe_load(f)["x-keeper"]["healthcheck"]["test"]
+    assert health[:2] == ["CMD", "/bin/sh"]
+    fake = (f'rill() {{ echo "{answer}"; }}; ' if answer else
+            'rill() { echo "Error contacting service." >&2; return 1; }; ')
+    for argv in (readiness["exec"]["command"], [a.replace("$$", "$") for a in health[1:]]):
+        assert argv[:2] == ["/bin/sh", "-c"]
+        p = subprocess.run(["dash", "-c", fake + argv[2]], capture_output=True)
+        assert (p.returncode == 0) == healthy, (argv, answer)
+
+
 def test_k8s_kustomize_base_and_overlay_render():
     kubectl = shutil.which("kubectl")
     if kubectl is None:
