@@ -420,3 +420,20 @@ def test_many_partitions_survive_restart(broker_factory, how):
     assert gone not in md.topics
     assert all(len(md.topics[t].partitions) == 100 for t in topics)
     assert not any(d.startswith(gone) for d in os.listdir(b.log_dirs))
+
+
+def test_a_second_broker_on_the_same_log_dir_is_refused(broker_factory):
+    """Kafka's `.lock` in each log dir: two brokers on one directory would corrupt it."""
+    import subprocess
+    from broker_server import free_port, rill_bin
+    b = broker_factory()
+    cfg = os.path.join(b.root, "second.properties")
+    props = dict(b.props, **{"broker.id": "77",
+                             "listeners": f"PLAINTEXT://127.0.0.1:{free_port()}"})
+    with open(cfg, "w") as f:
+        f.writelines(f"{k}={v}\n" for k, v in props.items())
+    p = subprocess.run([rill_bin(), "broker", "--config", cfg], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode != 0
+    assert "Failed to acquire lock on file .lock" in p.stderr + p.stdout
+    assert b.running(), "the first broker keeps running"

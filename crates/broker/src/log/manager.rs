@@ -79,6 +79,36 @@ fn valid_topic(topic: &str) -> bool {
 struct LogDir {
     path: PathBuf,
     partitions: usize,
+    /// The directory's `.lock`, held until shutdown (as Kafka's).
+    lock: Option<fs::File>,
+}
+
+/// Kafka's lock file in every log directory.
+const LOCK_FILE: &str = ".lock";
+
+/// Takes the directory's lock: a second broker on the same directory would
+/// corrupt the logs, so it is refused with Kafka's message.
+fn lock_dir(path: &Path) -> Result<fs::File, LogError> {
+    let lock_path = path.join(LOCK_FILE);
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| LogError::io(format!("opening {}", lock_path.display()), e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(LogError::InvalidLogDir {
+            path: path.to_path_buf(),
+            reason: format!(
+                "Failed to acquire lock on file {LOCK_FILE} in {}. A Kafka instance in another process or thread is using this directory.",
+                path.display()
+            ),
+        }),
+        Err(fs::TryLockError::Error(e)) => {
+            Err(LogError::io(format!("locking {}", lock_path.display()), e))
+        }
+    }
 }
 
 /// Owns the broker's log directories: loads every partition log at
@@ -133,6 +163,7 @@ impl LogManager {
             }
             fs::create_dir_all(path)
                 .map_err(|e| LogError::io(format!("creating {}", path.display()), e))?;
+            let lock = lock_dir(path)?;
             let clean = path.join(CLEAN_SHUTDOWN_FILE).exists();
             let found = discover(path)?;
             tracing::info!(
@@ -164,6 +195,7 @@ impl LogManager {
             manager.dirs.push(LogDir {
                 path: path.clone(),
                 partitions: found.len(),
+                lock: Some(lock),
             });
         }
         // Only now that every log is loaded: a crash from here on must
@@ -301,6 +333,9 @@ impl LogManager {
                 sync_dir(&dir.path)
             };
             write().map_err(|e| LogError::io(format!("writing {}", marker.display()), e))?;
+        }
+        for dir in &mut self.dirs {
+            dir.lock = None;
         }
         Ok(())
     }

@@ -1109,7 +1109,11 @@ fn log_manager_lifecycle() {
     drop(t1);
     assert!(manager.delete("t", 1).unwrap());
     assert!(!manager.delete("t", 1).unwrap());
-    assert_eq!(files(&dirs[1]), Vec::<String>::new());
+    assert_eq!(
+        files(&dirs[1]),
+        vec![".lock".to_string()],
+        "only the lock is left"
+    );
 
     t0.close().unwrap();
     t2.close().unwrap();
@@ -1214,4 +1218,18 @@ fn offsets_near_the_top_of_the_range_do_not_overflow() {
     log.close().unwrap();
     let log = open(dir.path(), cfg(), false);
     assert_eq!(log.log_end_offset(), i64::MAX);
+}
+
+#[test]
+fn a_log_dir_serves_one_broker_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let dirs = vec![dir.path().to_path_buf()];
+    let first = LogManager::open(&dirs, cfg()).unwrap();
+    let err = LogManager::open(&dirs, cfg()).unwrap_err().to_string();
+    assert!(
+        err.contains("Failed to acquire lock on file .lock"),
+        "a second broker on the same directory is refused: {err}"
+    );
+    drop(first);
+    LogManager::open(&dirs, cfg()).expect("the lock goes with the broker");
 }

@@ -84,15 +84,23 @@ mod tests {
 
     #[test]
     fn answers_encode_at_every_version() {
-        let c = coordinator(
-            str_bytes("g"),
-            Err(ApiError::new(ResponseError::CoordinatorNotAvailable, "x")),
-        );
+        let failed = || {
+            coordinator(
+                str_bytes("g"),
+                Err(ApiError::new(ResponseError::CoordinatorNotAvailable, "x")),
+            )
+        };
+        let c = failed();
         crate::handlers::assert_encodes(
             &FindCoordinatorResponse::default()
                 .with_error_code(c.error_code)
-                .with_node_id(c.node_id),
-            VERSIONS,
+                .with_node_id(c.node_id)
+                .with_port(c.port),
+            (0, 3),
+        );
+        crate::handlers::assert_encodes(
+            &FindCoordinatorResponse::default().with_coordinators(vec![failed()]),
+            (4, 4),
         );
     }
 }
