@@ -224,12 +224,24 @@ impl ZkStore {
     /// Removes this session's own ephemerals (`/brokers/ids/N`, `/controller`)
     /// at a clean shutdown, so a restart need not wait for the session to expire.
     pub async fn deregister(&self, id: i32) {
-        for path in [paths::broker(id), paths::CONTROLLER.to_owned()] {
-            if let Ok(Some(stat)) = self.client().check_stat(&path).await {
-                if stat.ephemeral_owner == self.session_id() {
-                    let _ = self.client().delete(&path, None).await;
+        let work = async {
+            for path in [paths::broker(id), paths::CONTROLLER.to_owned()] {
+                if let Ok(Some(stat)) = self.client().check_stat(&path).await {
+                    if stat.ephemeral_owner == self.session_id() {
+                        let _ = self.client().delete(&path, None).await;
+                    }
                 }
             }
+        };
+        // An unreachable ensemble must not hold up shutdown: the session
+        // then expires on its own and takes the ephemerals with it.
+        if tokio::time::timeout(std::time::Duration::from_secs(2), work)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "ZooKeeper did not answer at shutdown; /brokers/ids/{id} goes when the session expires"
+            );
         }
     }
 
