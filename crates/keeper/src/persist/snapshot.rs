@@ -65,7 +65,7 @@ fn encode_into(state: &KeeperState, w: impl Write) -> std::io::Result<()> {
     for (path, n) in state.tree.iter() {
         rec.clear();
         rec.put_string(path);
-        rec.put_opt_buffer(n.data.as_deref());
+        rec.put_opt_buffer(n.data);
         encode_acls(&n.acl, &mut rec);
         for v in [n.czxid, n.mzxid, n.ctime, n.mtime] {
             rec.put_i64(v);
