@@ -104,10 +104,7 @@ impl DataTree {
                 num_children,
                 ..Node::empty(acl.clone())
             };
-            if p != "/" {
-                tree.data_size += p.len();
-            }
-            tree.put(p, &node.view());
+            tree.insert(p, &node);
         }
         tree
     }
@@ -303,7 +300,7 @@ impl DataTree {
     /// Adds a new node with its indexes and size.
     fn insert(&mut self, p: &str, node: &Node) {
         self.index(p, node.ephemeral_owner);
-        self.data_size += p.len() + node.data_len();
+        self.data_size += counted_size(p, node.data_len());
         self.put(p, &node.view());
     }
 
@@ -313,7 +310,7 @@ impl DataTree {
         let node = record.decode(&self.acls).to_node();
         self.acls.release(record.acl_index());
         self.unindex(p, node.ephemeral_owner);
-        self.data_size -= p.len() + node.data_len();
+        self.data_size -= counted_size(p, node.data_len());
         Some(node)
     }
 
@@ -370,41 +367,67 @@ impl DataTree {
         }
     }
 
-    /// Rebuilds a tree from snapshot entries (parents may come after children;
-    /// a repeated path keeps its last entry).
+    /// Rebuilds a tree from snapshot entries (see [`TreeBuilder`]).
     pub fn from_nodes(nodes: Vec<(String, Node)>) -> Result<Self, ErrorCode> {
-        let position: HashMap<&str, usize> = nodes
-            .iter()
-            .enumerate()
-            .map(|(i, (p, _))| (p.as_str(), i))
+        let mut builder = TreeBuilder::default();
+        for (p, node) in nodes {
+            builder.add(&p, node);
+        }
+        builder.finish()
+    }
+}
+
+/// Rebuilds a tree from snapshot entries one at a time, so loading a snapshot
+/// needs no second copy of every node. Parents may come after their children,
+/// a repeated path keeps its last entry, and the child counts are recomputed.
+#[derive(Debug)]
+pub struct TreeBuilder {
+    tree: DataTree,
+}
+
+impl Default for TreeBuilder {
+    fn default() -> Self {
+        TreeBuilder {
+            tree: DataTree::empty(),
+        }
+    }
+}
+
+impl TreeBuilder {
+    pub fn add(&mut self, p: &str, node: Node) {
+        self.tree.remove(p);
+        self.tree.insert(
+            p,
+            &Node {
+                num_children: 0,
+                ..node
+            },
+        );
+    }
+
+    /// The tree, or `DataInconsistency` if the root or a node's parent is missing.
+    pub fn finish(mut self) -> Result<DataTree, ErrorCode> {
+        let tree = &mut self.tree;
+        let mut num_children: HashMap<&str, u32> = HashMap::new();
+        for record in tree.nodes.iter().filter(|r| r.key() != b"/") {
+            *num_children
+                .entry(path::split(record.path()).0)
+                .or_default() += 1;
+        }
+        let num_children: Vec<(String, u32)> = num_children
+            .into_iter()
+            .map(|(p, n)| (p.to_owned(), n))
             .collect();
-        if !position.contains_key("/") {
+        if tree.get("/").is_none() {
             return Err(ErrorCode::DataInconsistency);
         }
-        let mut num_children = vec![0u32; nodes.len()];
-        for p in position.keys().filter(|p| **p != "/") {
-            let parent = position
-                .get(path::split(p).0)
-                .ok_or(ErrorCode::DataInconsistency)?;
-            num_children[*parent] += 1;
-        }
-        let keep: Vec<bool> = (0..nodes.len())
-            .map(|i| position.get(nodes[i].0.as_str()) == Some(&i))
-            .collect();
-        drop(position);
-        let mut tree = DataTree::empty();
-        for (i, (p, node)) in nodes.into_iter().enumerate() {
-            if keep[i] {
-                tree.insert(
-                    &p,
-                    &Node {
-                        num_children: num_children[i],
-                        ..node
-                    },
-                );
+        for (p, n) in num_children {
+            if tree.get(&p).is_none() {
+                return Err(ErrorCode::DataInconsistency);
             }
+            tree.update_parent(&p, |parent| parent.num_children = n);
         }
-        Ok(tree)
+        Ok(self.tree)
     }
 }
 
@@ -423,6 +446,16 @@ pub fn new_node(data: Data, acl: AclList, owner: i64, zxid: i64, time: i64) -> N
         ephemeral_owner: owner,
         pzxid: zxid,
         num_children: 0,
+    }
+}
+
+/// What a node adds to `zk_approximate_data_size`: its path and data, as in
+/// ZooKeeper, whose root's path is empty.
+fn counted_size(p: &str, data_len: usize) -> usize {
+    if p == "/" {
+        data_len
+    } else {
+        p.len() + data_len
     }
 }
 
@@ -529,5 +562,32 @@ mod tests {
         assert_eq!(tree.get("/a").unwrap().stat().num_children, 4);
         assert_eq!(tree.descendant_count("/a"), 7);
         assert_eq!(tree.descendant_count("/ab"), 0);
+    }
+
+    #[test]
+    fn builder_recounts_children_and_rejects_orphans() {
+        let mut tree = DataTree::new();
+        for (z, p) in ["/a", "/a/b", "/a/c", "/a/b/d"].iter().enumerate() {
+            add(&mut tree, p, 0, z as i64 + 1);
+        }
+        let mut entries: Vec<(String, Node)> = tree
+            .iter()
+            .map(|(p, n)| (p.to_owned(), n.to_node()))
+            .collect();
+        entries.reverse();
+        let mut stale = entries[0].1.clone();
+        stale.version = 7;
+        entries.insert(0, (entries[0].0.clone(), stale));
+        let rebuilt = DataTree::from_nodes(entries.clone()).unwrap();
+        let dump = |t: &DataTree| -> Vec<(String, Stat)> {
+            t.iter().map(|(p, n)| (p.to_owned(), n.stat())).collect()
+        };
+        assert_eq!(dump(&rebuilt), dump(&tree));
+        assert_eq!(
+            rebuilt.approximate_data_size(),
+            tree.approximate_data_size()
+        );
+        entries.retain(|(p, _)| p != "/a");
+        assert!(DataTree::from_nodes(entries).is_err());
     }
 }
