@@ -9,18 +9,18 @@
 //! allocator rounding included; `examples/tree_memory.rs` measures it).
 //!
 //! # Layout
-//! `[path length][path][flags: u8][czxid][ctime][optional fields][data]`.
+//! `[path length][path][flags: u8][ACL index][czxid][ctime][more optional fields][data]`.
 //! The path length is a LEB128 varint, the numbers after the flags zigzag
 //! LEB128 varints. An optional field is present only when its flag is set:
 //!
 //! | flag | fields | absent |
 //! | --- | --- | --- |
+//! | `ACL` | ACL index in the tree's [`AclTable`] | index 0 |
 //! | `MZXID` | mzxid − czxid | mzxid = czxid |
 //! | `PZXID` | pzxid − czxid | pzxid = czxid |
 //! | `MTIME` | mtime − ctime | mtime = ctime |
 //! | `VERSION` | version | 0 |
 //! | `CHILDREN` | cversion, num_children | 0, 0 |
-//! | `ACL` | ACL index in the tree's [`AclTable`] | index 0 |
 //! | `EXTRA` | aversion, ephemeralOwner | 0, 0 |
 //!
 //! The data is the rest of the record; `NULL_DATA` tells null data from empty.
@@ -39,6 +39,8 @@ const VERSION: u8 = 1 << 4;
 const CHILDREN: u8 = 1 << 5;
 const ACL: u8 = 1 << 6;
 const EXTRA: u8 = 1 << 7;
+/// Marks the fields every record has (no flag bit).
+const ALWAYS: u8 = 0;
 
 /// The longest header: a path length, the flags and 11 numbers of up to 10 bytes.
 const MAX_HEADER: usize = 10 + 1 + 11 * 10;
@@ -55,14 +57,15 @@ impl Record {
         if node.data.is_none() {
             flags |= NULL_DATA;
         }
-        fields.put_signed(node.czxid);
-        fields.put_signed(node.ctime);
         let mut optional = |flag: u8, present: bool, values: &[i64]| {
             if present {
                 flags |= flag;
                 values.iter().for_each(|v| fields.put_signed(*v));
             }
         };
+        // First, so that finding it needs no walk over the other fields.
+        optional(ACL, acl != 0, &[acl.into()]);
+        optional(ALWAYS, true, &[node.czxid, node.ctime]);
         let (mzxid, pzxid, mtime) = (
             node.mzxid.wrapping_sub(node.czxid),
             node.pzxid.wrapping_sub(node.czxid),
@@ -77,7 +80,6 @@ impl Record {
             node.cversion != 0 || node.num_children != 0,
             &[node.cversion.into(), node.num_children.into()],
         );
-        optional(ACL, acl != 0, &[acl.into()]);
         optional(
             EXTRA,
             node.aversion != 0 || node.ephemeral_owner != 0,
@@ -113,12 +115,6 @@ impl Record {
         let mut pos = self.fields_at();
         let flags = self.0[pos];
         pos += 1;
-        // czxid and ctime, then the optional fields stored before the ACL index.
-        for flag in [0, 0, MZXID, PZXID, MTIME, VERSION, CHILDREN, CHILDREN] {
-            if flag == 0 || flags & flag != 0 {
-                get(&self.0, &mut pos);
-            }
-        }
         if flags & ACL != 0 {
             get_signed(&self.0, &mut pos) as u32
         } else {
@@ -139,19 +135,25 @@ impl Record {
         let mut pos = self.fields_at();
         let flags = buf[pos];
         pos += 1;
-        let mut next = || get_signed(buf, &mut pos);
-        let czxid = next();
-        let ctime = next();
-        let mut optional = |flag: u8| if flags & flag != 0 { next() } else { 0 };
-        let mzxid = czxid.wrapping_add(optional(MZXID));
-        let pzxid = czxid.wrapping_add(optional(PZXID));
-        let mtime = ctime.wrapping_add(optional(MTIME));
-        let version = optional(VERSION) as i32;
-        let cversion = optional(CHILDREN) as i32;
-        let num_children = optional(CHILDREN) as u32;
-        let acl = optional(ACL) as u32;
-        let aversion = optional(EXTRA) as i32;
-        let ephemeral_owner = optional(EXTRA);
+        let mut next = |flag: u8| {
+            let present = flag == ALWAYS || flags & flag != 0;
+            if present {
+                get_signed(buf, &mut pos)
+            } else {
+                0
+            }
+        };
+        let acl = next(ACL) as u32;
+        let czxid = next(ALWAYS);
+        let ctime = next(ALWAYS);
+        let mzxid = czxid.wrapping_add(next(MZXID));
+        let pzxid = czxid.wrapping_add(next(PZXID));
+        let mtime = ctime.wrapping_add(next(MTIME));
+        let version = next(VERSION) as i32;
+        let cversion = next(CHILDREN) as i32;
+        let num_children = next(CHILDREN) as u32;
+        let aversion = next(EXTRA) as i32;
+        let ephemeral_owner = next(EXTRA);
         NodeRef {
             data: (flags & NULL_DATA == 0).then(|| &buf[pos..]),
             acl: acls.get(acl).clone(),
