@@ -2,6 +2,7 @@
 //! byte or two in a packed node) instead of each holding a pointer to it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::node::AclList;
 
@@ -12,15 +13,28 @@ pub(super) struct AclTable {
     slots: Vec<Option<(AclList, u32)>>,
     by_list: HashMap<AclList, u32>,
     free: Vec<u32>,
+    /// The index interned last: nodes usually get the list their parent or
+    /// predecessor has, the very same allocation, found without hashing it.
+    last: u32,
 }
 
 impl AclTable {
     /// The index of `acl` for one more node using it.
     pub fn intern(&mut self, acl: &AclList) -> u32 {
-        if let Some(&idx) = self.by_list.get(acl) {
+        let same_as_last = match self.slots.get(self.last as usize) {
+            Some(Some((list, _))) => Arc::ptr_eq(list, acl),
+            _ => false,
+        };
+        let known = if same_as_last {
+            Some(self.last)
+        } else {
+            self.by_list.get(acl).copied()
+        };
+        if let Some(idx) = known {
             if let Some((_, users)) = &mut self.slots[idx as usize] {
                 *users += 1;
             }
+            self.last = idx;
             return idx;
         }
         let entry = Some((acl.clone(), 1));
@@ -35,6 +49,7 @@ impl AclTable {
             }
         };
         self.by_list.insert(acl.clone(), idx);
+        self.last = idx;
         idx
     }
 
@@ -70,7 +85,6 @@ impl AclTable {
 mod tests {
     use super::*;
     use crate::tree::open_acl;
-    use std::sync::Arc;
 
     #[test]
     fn equal_lists_share_an_index_until_unused() {

@@ -206,19 +206,19 @@ impl DataTree {
     /// caller has checked both (and ACLs). Updates the parent's cversion/pzxid.
     pub fn create(&mut self, p: &str, node: Node, zxid: i64) -> Undo {
         let (parent_path, _) = path::split(p);
-        let parent = self.get(parent_path).expect("caller checked parent");
-        let undo = Undo::Created {
-            path: p.to_owned(),
-            parent_cversion: parent.cversion,
-            parent_pzxid: parent.pzxid,
-        };
-        self.update_parent(parent_path, |parent| {
-            parent.num_children += 1;
-            parent.cversion += 1;
-            parent.pzxid = zxid;
-        });
+        let (parent_cversion, parent_pzxid) = self
+            .update_parent(parent_path, |parent| {
+                parent.num_children += 1;
+                parent.cversion += 1;
+                parent.pzxid = zxid;
+            })
+            .expect("caller checked parent");
         self.insert(p, &node);
-        undo
+        Undo::Created {
+            path: p.to_owned(),
+            parent_cversion,
+            parent_pzxid,
+        }
     }
 
     /// Removes a childless node; the caller has checked it exists and is empty.
@@ -226,19 +226,18 @@ impl DataTree {
     /// stored cversion (a count of creates) alone.
     pub fn delete(&mut self, p: &str, zxid: i64) -> Undo {
         let node = self.remove(p).expect("caller checked node");
-        let (parent_path, _) = path::split(p);
-        let parent = self.get(parent_path).expect("parent of a node exists");
-        let undo = Undo::Deleted {
+        let (parent_cversion, parent_pzxid) = self
+            .update_parent(path::split(p).0, |parent| {
+                parent.num_children -= 1;
+                parent.pzxid = parent.pzxid.max(zxid);
+            })
+            .expect("parent of a node exists");
+        Undo::Deleted {
             path: p.to_owned(),
             node,
-            parent_cversion: parent.cversion,
-            parent_pzxid: parent.pzxid,
-        };
-        self.update_parent(parent_path, |parent| {
-            parent.num_children -= 1;
-            parent.pzxid = parent.pzxid.max(zxid);
-        });
-        undo
+            parent_cversion,
+            parent_pzxid,
+        }
     }
 
     /// Changes a node through `f`, returning its new stat and the undo.
@@ -323,23 +322,22 @@ impl DataTree {
     /// Re-packs an existing node with new fields (no index or size upkeep:
     /// its owner never changes).
     fn replace(&mut self, p: &str, node: &NodeRef) {
-        let old_acl = self.nodes.get(p.as_bytes()).map(Record::acl_index);
         let acl = self.acls.intern(&node.acl);
-        self.nodes.replace(Record::encode(p, node, acl));
-        if let Some(old) = old_acl {
-            self.acls.release(old);
+        if let Some(old) = self.nodes.replace(Record::encode(p, node, acl)) {
+            self.acls.release(old.acl_index());
         }
     }
 
-    /// Changes the counters a parent keeps for its children, if it exists.
-    fn update_parent(&mut self, p: &str, f: impl FnOnce(&mut NodeRef)) {
-        let Some(record) = self.nodes.get(p.as_bytes()) else {
-            return;
-        };
+    /// Changes the counters a parent keeps for its children, if it exists, and
+    /// returns its cversion and pzxid from before (what an undo restores).
+    fn update_parent(&mut self, p: &str, f: impl FnOnce(&mut NodeRef)) -> Option<(i32, i64)> {
+        let record = self.nodes.get(p.as_bytes())?;
         let mut parent = record.decode(&self.acls);
+        let before = (parent.cversion, parent.pzxid);
         f(&mut parent);
         let updated = Record::encode(p, &parent, record.acl_index());
         self.nodes.replace(updated);
+        Some(before)
     }
 
     fn index(&mut self, p: &str, owner: i64) {

@@ -101,9 +101,16 @@ impl Record {
 
     /// The path, as bytes (the set's key).
     pub fn key(&self) -> &[u8] {
-        let mut pos = 0;
-        let len = get(&self.0, &mut pos) as usize;
-        &self.0[pos..pos + len]
+        // Hot: every comparison in a search. Paths under 128 bytes have a
+        // one-byte length.
+        match self.0[0] {
+            len @ 0..0x80 => &self.0[1..1 + len as usize],
+            _ => {
+                let mut pos = 0;
+                let len = get(&self.0, &mut pos) as usize;
+                &self.0[pos..pos + len]
+            }
+        }
     }
 
     pub fn path(&self) -> &str {
@@ -357,6 +364,15 @@ mod tests {
         node.version = 1;
         let set = Record::encode("/bench/s7/n12499", &node.view(), 0);
         assert_eq!(set.0.len(), created.0.len() + 3 + 2 + 1);
+    }
+
+    #[test]
+    fn long_paths_keep_their_key() {
+        let node = Node::empty(Arc::new(open_acl()));
+        let long = format!("/{}", "x".repeat(300));
+        let rec = Record::encode(&long, &node.view(), 0);
+        assert_eq!(rec.path(), long);
+        assert!(Record::encode("/y", &node.view(), 0) > rec);
     }
 
     #[test]
