@@ -16,7 +16,7 @@ use bytes::BufMut;
 use super::{io_err, log::sync_dir, PersistError};
 use crate::proto::{decode_acls, encode_acls, DecodeError, JuteWrite, Reader};
 use crate::state::{KeeperState, SessionEntry};
-use crate::tree::{DataTree, Node};
+use crate::tree::{Node, TreeBuilder};
 
 const MAGIC: &[u8; 4] = b"RSNP";
 const VERSION: u32 = 1;
@@ -65,7 +65,7 @@ fn encode_into(state: &KeeperState, w: impl Write) -> std::io::Result<()> {
     for (path, n) in state.tree.iter() {
         rec.clear();
         rec.put_string(path);
-        rec.put_opt_buffer(n.data.as_deref());
+        rec.put_opt_buffer(n.data);
         encode_acls(&n.acl, &mut rec);
         for v in [n.czxid, n.mzxid, n.ctime, n.mtime] {
             rec.put_i64(v);
@@ -116,13 +116,13 @@ pub fn decode(bytes: &[u8]) -> Result<KeeperState, String> {
                 .insert(id, SessionEntry { timeout_ms, passwd });
         }
         let count = r.i32()?.max(0) as usize;
-        let mut nodes = Vec::with_capacity(count.min(r.remaining() / 60 + 1));
+        let mut nodes = TreeBuilder::default();
         for _ in 0..count {
             let path = r.string()?;
             let data = r.opt_bytes()?.map(|b| Box::from(&b[..]));
             let acl = decode_acls(r)?;
-            nodes.push((
-                path,
+            nodes.add(
+                &path,
                 Node {
                     data,
                     acl: Arc::new(acl),
@@ -137,9 +137,9 @@ pub fn decode(bytes: &[u8]) -> Result<KeeperState, String> {
                     pzxid: r.i64()?,
                     num_children: 0,
                 },
-            ));
+            );
         }
-        state.tree = DataTree::from_nodes(nodes).map_err(|_| DecodeError::UnknownValue {
+        state.tree = nodes.finish().map_err(|_| DecodeError::UnknownValue {
             what: "tree shape (a node without parent)",
             value: 0,
         })?;

@@ -46,7 +46,7 @@ impl ReadCtx<'_> {
             self.watches.add(self.conn, WatchKind::Data, p);
         }
         let mut out = Vec::with_capacity(72 + node.data_len());
-        out.put_opt_buffer(node.data.as_deref());
+        out.put_opt_buffer(node.data);
         node.stat().encode(&mut out);
         Ok(out)
     }

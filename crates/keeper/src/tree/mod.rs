@@ -3,114 +3,27 @@
 //! only by the transaction applier ([`crate::txn`]) and reads no clock.
 //!
 //! Memory matters (a keeper should be a small process): all znodes live in one
-//! map ordered by path, so a node's children are a range of that map and no
-//! node keeps a set of child names; short paths are stored inline; each node is
-//! one allocation plus its data.
+//! set ordered by path, so a node's children are a range of that set and no
+//! node keeps a set of child names; each znode is one packed allocation of its
+//! path, stat and data ([`record`]), and ACL lists are stored once per distinct
+//! list ([`acls`]). Reads decode a node into a [`NodeRef`]; changes re-pack it.
 
+mod acls;
+mod node;
 pub mod path;
+mod record;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
-use compact_str::CompactString;
+pub use node::{AclList, Data, Node, NodeRef};
 
-use crate::proto::codes::{CONTAINER_OWNER, TTL_OWNER_MASK};
+use self::acls::AclTable;
+use self::node::{owner_session, ttl_of};
+use self::record::Record;
+use crate::proto::codes::CONTAINER_OWNER;
 use crate::proto::{Acl, ErrorCode, Id, Stat};
-
-/// ACLs are shared between nodes: most trees use a handful of distinct lists.
-/// A thin pointer (`Arc<Vec>`, not `Arc<[_]>`) keeps a node in a smaller
-/// allocation class.
-pub type AclList = Arc<Vec<Acl>>;
-
-/// A znode's data; `None` when created or set with null data (returned as null).
-pub type Data = Option<Box<[u8]>>;
-
-/// One znode. `dataLength` is derived, never stored.
-#[derive(Debug, Clone)]
-pub struct Node {
-    pub data: Data,
-    pub acl: AclList,
-    pub czxid: i64,
-    pub mzxid: i64,
-    pub ctime: i64,
-    pub mtime: i64,
-    pub version: i32,
-    /// Number of child creates, as ZooKeeper persists it; the sequential
-    /// suffix comes from here. Clients see `2 * cversion - numChildren`.
-    pub cversion: i32,
-    pub aversion: i32,
-    pub ephemeral_owner: i64,
-    pub pzxid: i64,
-    /// Kept by [`DataTree`] as children come and go.
-    pub num_children: u32,
-}
-
-impl Node {
-    fn empty(acl: AclList) -> Self {
-        Node {
-            data: None,
-            acl,
-            czxid: 0,
-            mzxid: 0,
-            ctime: 0,
-            mtime: 0,
-            version: 0,
-            cversion: 0,
-            aversion: 0,
-            ephemeral_owner: 0,
-            pzxid: 0,
-            num_children: 0,
-        }
-    }
-
-    pub fn data_len(&self) -> usize {
-        self.data.as_ref().map_or(0, |d| d.len())
-    }
-
-    pub fn stat(&self) -> Stat {
-        Stat {
-            czxid: self.czxid,
-            mzxid: self.mzxid,
-            ctime: self.ctime,
-            mtime: self.mtime,
-            version: self.version,
-            cversion: self
-                .cversion
-                .wrapping_mul(2)
-                .wrapping_sub(self.num_children as i32),
-            aversion: self.aversion,
-            // Clients see the owning session only; container and TTL markers read as 0.
-            ephemeral_owner: self.ephemeral_session().unwrap_or(0),
-            data_length: self.data_len() as i32,
-            num_children: self.num_children as i32,
-            pzxid: self.pzxid,
-        }
-    }
-
-    /// The owning session of an ephemeral node (not containers or TTL nodes).
-    pub fn ephemeral_session(&self) -> Option<i64> {
-        owner_session(self.ephemeral_owner)
-    }
-
-    pub fn is_container(&self) -> bool {
-        self.ephemeral_owner == CONTAINER_OWNER
-    }
-
-    /// The TTL in ms, for TTL nodes.
-    pub fn ttl(&self) -> Option<i64> {
-        ttl_of(self.ephemeral_owner)
-    }
-}
-
-fn owner_session(owner: i64) -> Option<i64> {
-    (owner != 0 && owner != CONTAINER_OWNER && ttl_of(owner).is_none()).then_some(owner)
-}
-
-fn ttl_of(owner: i64) -> Option<i64> {
-    (owner != CONTAINER_OWNER && owner & TTL_OWNER_MASK == TTL_OWNER_MASK)
-        .then_some(owner & !TTL_OWNER_MASK)
-}
 
 /// The world-readable ACL `open_acl_unsafe`.
 pub fn open_acl() -> Vec<Acl> {
@@ -143,9 +56,10 @@ pub enum Undo {
 /// All znodes, keyed by full path.
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    /// Ordered by path, so `/a`'s children are the keys after `/a/` (skipping
-    /// each child's own subtree). Boxed nodes keep the map's entries small.
-    nodes: BTreeMap<CompactString, Box<Node>>,
+    /// Ordered by path, so `/a`'s children are the records after `/a/`
+    /// (skipping each child's own subtree).
+    nodes: BTreeSet<Record>,
+    acls: AclTable,
     ephemerals: HashMap<i64, BTreeSet<Box<str>>>,
     containers: BTreeSet<Box<str>>,
     ttls: BTreeSet<Box<str>>,
@@ -159,40 +73,46 @@ impl Default for DataTree {
 }
 
 impl DataTree {
-    /// A fresh tree with ZooKeeper's system nodes `/zookeeper`, `/zookeeper/quota`
-    /// and `/zookeeper/config`.
-    pub fn new() -> Self {
-        let open: AclList = Arc::new(open_acl());
-        let mut tree = DataTree {
-            nodes: BTreeMap::new(),
+    fn empty() -> Self {
+        DataTree {
+            nodes: BTreeSet::new(),
+            acls: AclTable::default(),
             ephemerals: HashMap::new(),
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
             data_size: 0,
-        };
-        tree.nodes
-            .insert("/".into(), Box::new(Node::empty(open.clone())));
-        tree.insert_system("/zookeeper", open.clone());
-        tree.insert_system("/zookeeper/quota", open);
+        }
+    }
+
+    /// A fresh tree with ZooKeeper's system nodes `/zookeeper`, `/zookeeper/quota`
+    /// and `/zookeeper/config`.
+    pub fn new() -> Self {
+        let open: AclList = Arc::new(open_acl());
         let read_only: AclList = Arc::new(vec![Acl {
             perms: crate::proto::codes::perms::READ,
             id: Id::new("world", "anyone"),
         }]);
-        tree.insert_system("/zookeeper/config", read_only);
+        let system = [
+            ("/", &open, 1),
+            ("/zookeeper", &open, 2),
+            ("/zookeeper/quota", &open, 0),
+            ("/zookeeper/config", &read_only, 0),
+        ];
+        let mut tree = DataTree::empty();
+        for (p, acl, num_children) in system {
+            let node = Node {
+                num_children,
+                ..Node::empty(acl.clone())
+            };
+            tree.insert(p, &node);
+        }
         tree
     }
 
-    fn insert_system(&mut self, p: &str, acl: AclList) {
-        let (parent, _) = path::split(p);
-        if let Some(parent) = self.nodes.get_mut(parent) {
-            parent.num_children += 1;
-        }
-        self.data_size += p.len();
-        self.nodes.insert(p.into(), Box::new(Node::empty(acl)));
-    }
-
-    pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path).map(|n| &**n)
+    pub fn get(&self, path: &str) -> Option<NodeRef<'_>> {
+        self.nodes
+            .get(path.as_bytes())
+            .map(|r| r.decode(&self.acls))
     }
 
     /// Number of znodes stored.
@@ -238,17 +158,21 @@ impl DataTree {
     }
 
     /// Every path, for snapshots and the `dump` of tests.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Node)> {
-        self.nodes.iter().map(|(p, n)| (&**p, &**n))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, NodeRef<'_>)> {
+        self.nodes.iter().map(|r| (r.path(), r.decode(&self.acls)))
+    }
+
+    /// The records in path order, from `from` on.
+    fn records_from<'a>(&'a self, from: Bound<&[u8]>) -> impl Iterator<Item = &'a Record> + 'a {
+        self.nodes.range::<[u8], _>((from, Bound::Unbounded))
     }
 
     /// Number of descendants of `path` (`getAllChildrenNumber`): the keys
     /// that start with `path/`.
     pub fn descendant_count(&self, path: &str) -> usize {
         let prefix = child_prefix(path);
-        self.nodes
-            .range::<str, _>((Bound::Included(prefix.as_str()), Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix.as_str()))
+        self.records_from(Bound::Included(prefix.as_bytes()))
+            .take_while(|r| r.key().starts_with(prefix.as_bytes()))
             .count()
     }
 
@@ -257,18 +181,23 @@ impl DataTree {
     /// character after '/').
     pub fn children<'a>(&'a self, path: &str) -> impl Iterator<Item = &'a str> + 'a {
         let prefix = child_prefix(path);
-        let mut from: Bound<String> = Bound::Included(prefix.clone());
+        let mut skip_to: Option<String> = Some(prefix.clone());
+        let mut after: Option<&'a [u8]> = None;
         std::iter::from_fn(move || loop {
-            let bounds = (from.as_ref().map(String::as_str), Bound::Unbounded);
-            let (key, _) = self.nodes.range::<str, _>(bounds).next()?;
+            let from = match (&skip_to, after) {
+                (Some(key), _) => Bound::Included(key.as_bytes()),
+                (None, Some(key)) => Bound::Excluded(key),
+                (None, None) => return None,
+            };
+            let record = self.records_from(from).next()?;
+            let key = record.path();
             let rest = key.strip_prefix(prefix.as_str())?;
+            skip_to = None;
+            after = Some(record.key());
             match rest.find('/') {
-                None if !rest.is_empty() => {
-                    from = Bound::Excluded(key.to_string());
-                    return Some(&key[prefix.len()..]);
-                }
-                None => from = Bound::Excluded(key.to_string()),
-                Some(i) => from = Bound::Included(format!("{prefix}{}0", &rest[..i])),
+                None if !rest.is_empty() => return Some(rest),
+                None => {}
+                Some(i) => skip_to = Some(format!("{prefix}{}0", &rest[..i])),
             }
         })
     }
@@ -277,54 +206,48 @@ impl DataTree {
     /// caller has checked both (and ACLs). Updates the parent's cversion/pzxid.
     pub fn create(&mut self, p: &str, node: Node, zxid: i64) -> Undo {
         let (parent_path, _) = path::split(p);
-        let parent = self
-            .nodes
-            .get_mut(parent_path)
+        let (parent_cversion, parent_pzxid) = self
+            .update_parent(parent_path, |parent| {
+                parent.num_children += 1;
+                parent.cversion += 1;
+                parent.pzxid = zxid;
+            })
             .expect("caller checked parent");
-        let undo = Undo::Created {
+        self.insert(p, &node);
+        Undo::Created {
             path: p.to_owned(),
-            parent_cversion: parent.cversion,
-            parent_pzxid: parent.pzxid,
-        };
-        parent.num_children += 1;
-        parent.cversion += 1;
-        parent.pzxid = zxid;
-        self.index(p, &node);
-        self.data_size += p.len() + node.data_len();
-        self.nodes.insert(p.into(), Box::new(node));
-        undo
+            parent_cversion,
+            parent_pzxid,
+        }
     }
 
     /// Removes a childless node; the caller has checked it exists and is empty.
     /// As in ZooKeeper, a delete moves the parent's pzxid forward but leaves its
     /// stored cversion (a count of creates) alone.
     pub fn delete(&mut self, p: &str, zxid: i64) -> Undo {
-        let node = *self.nodes.remove(p).expect("caller checked node");
-        self.unindex(p, &node);
-        self.data_size -= p.len() + node.data_len();
-        let (parent_path, _) = path::split(p);
-        let parent = self
-            .nodes
-            .get_mut(parent_path)
+        let node = self.remove(p).expect("caller checked node");
+        let (parent_cversion, parent_pzxid) = self
+            .update_parent(path::split(p).0, |parent| {
+                parent.num_children -= 1;
+                parent.pzxid = parent.pzxid.max(zxid);
+            })
             .expect("parent of a node exists");
-        let undo = Undo::Deleted {
+        Undo::Deleted {
             path: p.to_owned(),
             node,
-            parent_cversion: parent.cversion,
-            parent_pzxid: parent.pzxid,
-        };
-        parent.num_children -= 1;
-        parent.pzxid = parent.pzxid.max(zxid);
-        undo
+            parent_cversion,
+            parent_pzxid,
+        }
     }
 
-    /// Changes a node in place through `f`, returning its new stat and the undo.
+    /// Changes a node through `f`, returning its new stat and the undo.
     pub fn modify(&mut self, p: &str, f: impl FnOnce(&mut Node)) -> (Stat, Undo) {
-        let node = self.nodes.get_mut(p).expect("caller checked node");
-        let before = (**node).clone();
-        f(node);
+        let before = self.get(p).expect("caller checked node").to_node();
+        let mut node = before.clone();
+        f(&mut node);
         self.data_size = self.data_size + node.data_len() - before.data_len();
         let stat = node.stat();
+        self.replace(p, &node.view());
         (
             stat,
             Undo::Replaced {
@@ -343,16 +266,12 @@ impl DataTree {
                     parent_cversion,
                     parent_pzxid,
                 } => {
-                    if let Some(node) = self.nodes.remove(p.as_str()) {
-                        self.unindex(&p, &node);
-                        self.data_size -= p.len() + node.data_len();
-                    }
-                    let (parent_path, _) = path::split(&p);
-                    if let Some(parent) = self.nodes.get_mut(parent_path) {
+                    self.remove(&p);
+                    self.update_parent(path::split(&p).0, |parent| {
                         parent.num_children -= 1;
                         parent.cversion = parent_cversion;
                         parent.pzxid = parent_pzxid;
-                    }
+                    });
                 }
                 Undo::Deleted {
                     path: p,
@@ -360,82 +279,153 @@ impl DataTree {
                     parent_cversion,
                     parent_pzxid,
                 } => {
-                    let (parent_path, _) = path::split(&p);
-                    if let Some(parent) = self.nodes.get_mut(parent_path) {
+                    self.update_parent(path::split(&p).0, |parent| {
                         parent.num_children += 1;
                         parent.cversion = parent_cversion;
                         parent.pzxid = parent_pzxid;
-                    }
-                    self.index(&p, &node);
-                    self.data_size += p.len() + node.data_len();
-                    self.nodes.insert(p.into(), Box::new(node));
+                    });
+                    self.insert(&p, &node);
                 }
                 Undo::Replaced { path: p, node } => {
-                    if let Some(cur) = self.nodes.get_mut(p.as_str()) {
+                    if let Some(cur) = self.get(&p) {
                         self.data_size = self.data_size + node.data_len() - cur.data_len();
-                        **cur = node;
+                        self.replace(&p, &node.view());
                     }
                 }
             }
         }
     }
 
-    fn index(&mut self, p: &str, node: &Node) {
-        if let Some(session) = node.ephemeral_session() {
+    /// Adds a new node with its indexes and size.
+    fn insert(&mut self, p: &str, node: &Node) {
+        self.index(p, node.ephemeral_owner);
+        self.data_size += counted_size(p, node.data_len());
+        self.put(p, &node.view());
+    }
+
+    /// Takes a node out with its indexes and size, if it exists.
+    fn remove(&mut self, p: &str) -> Option<Node> {
+        let record = self.nodes.take(p.as_bytes())?;
+        let node = record.decode(&self.acls).to_node();
+        self.acls.release(record.acl_index());
+        self.unindex(p, node.ephemeral_owner);
+        self.data_size -= counted_size(p, node.data_len());
+        Some(node)
+    }
+
+    /// Stores a node that is not in the tree yet (no index or size upkeep).
+    fn put(&mut self, p: &str, node: &NodeRef) {
+        let acl = self.acls.intern(&node.acl);
+        self.nodes.insert(Record::encode(p, node, acl));
+    }
+
+    /// Re-packs an existing node with new fields (no index or size upkeep:
+    /// its owner never changes).
+    fn replace(&mut self, p: &str, node: &NodeRef) {
+        let acl = self.acls.intern(&node.acl);
+        if let Some(old) = self.nodes.replace(Record::encode(p, node, acl)) {
+            self.acls.release(old.acl_index());
+        }
+    }
+
+    /// Changes the counters a parent keeps for its children, if it exists, and
+    /// returns its cversion and pzxid from before (what an undo restores).
+    fn update_parent(&mut self, p: &str, f: impl FnOnce(&mut NodeRef)) -> Option<(i32, i64)> {
+        let record = self.nodes.get(p.as_bytes())?;
+        let mut parent = record.decode(&self.acls);
+        let before = (parent.cversion, parent.pzxid);
+        f(&mut parent);
+        let updated = Record::encode(p, &parent, record.acl_index());
+        self.nodes.replace(updated);
+        Some(before)
+    }
+
+    fn index(&mut self, p: &str, owner: i64) {
+        if let Some(session) = owner_session(owner) {
             self.ephemerals.entry(session).or_default().insert(p.into());
-        } else if node.is_container() {
+        } else if owner == CONTAINER_OWNER {
             self.containers.insert(p.into());
-        } else if node.ttl().is_some() {
+        } else if ttl_of(owner).is_some() {
             self.ttls.insert(p.into());
         }
     }
 
-    fn unindex(&mut self, p: &str, node: &Node) {
-        if let Some(session) = node.ephemeral_session() {
+    fn unindex(&mut self, p: &str, owner: i64) {
+        if let Some(session) = owner_session(owner) {
             if let Some(set) = self.ephemerals.get_mut(&session) {
                 set.remove(p);
                 if set.is_empty() {
                     self.ephemerals.remove(&session);
                 }
             }
-        } else if node.is_container() {
+        } else if owner == CONTAINER_OWNER {
             self.containers.remove(p);
-        } else if node.ttl().is_some() {
+        } else if ttl_of(owner).is_some() {
             self.ttls.remove(p);
         }
     }
 
-    /// Rebuilds a tree from snapshot entries (parents may come after children).
+    /// Rebuilds a tree from snapshot entries (see [`TreeBuilder`]).
     pub fn from_nodes(nodes: Vec<(String, Node)>) -> Result<Self, ErrorCode> {
-        let mut tree = DataTree {
-            nodes: BTreeMap::new(),
-            ephemerals: HashMap::new(),
-            containers: BTreeSet::new(),
-            ttls: BTreeSet::new(),
-            data_size: 0,
-        };
-        for (p, mut node) in nodes {
-            node.num_children = 0;
-            tree.index(&p, &node);
-            tree.data_size += p.len() + node.data_len();
-            tree.nodes.insert(p.into(), Box::new(node));
+        let mut builder = TreeBuilder::default();
+        for (p, node) in nodes {
+            builder.add(&p, node);
         }
-        let paths: Vec<CompactString> = tree
-            .nodes
-            .keys()
-            .filter(|p| p.as_str() != "/")
-            .cloned()
+        builder.finish()
+    }
+}
+
+/// Rebuilds a tree from snapshot entries one at a time, so loading a snapshot
+/// needs no second copy of every node. Parents may come after their children,
+/// a repeated path keeps its last entry, and the child counts are recomputed.
+#[derive(Debug)]
+pub struct TreeBuilder {
+    tree: DataTree,
+}
+
+impl Default for TreeBuilder {
+    fn default() -> Self {
+        TreeBuilder {
+            tree: DataTree::empty(),
+        }
+    }
+}
+
+impl TreeBuilder {
+    pub fn add(&mut self, p: &str, node: Node) {
+        self.tree.remove(p);
+        self.tree.insert(
+            p,
+            &Node {
+                num_children: 0,
+                ..node
+            },
+        );
+    }
+
+    /// The tree, or `DataInconsistency` if the root or a node's parent is missing.
+    pub fn finish(mut self) -> Result<DataTree, ErrorCode> {
+        let tree = &mut self.tree;
+        let mut num_children: HashMap<&str, u32> = HashMap::new();
+        for record in tree.nodes.iter().filter(|r| r.key() != b"/") {
+            *num_children
+                .entry(path::split(record.path()).0)
+                .or_default() += 1;
+        }
+        let num_children: Vec<(String, u32)> = num_children
+            .into_iter()
+            .map(|(p, n)| (p.to_owned(), n))
             .collect();
-        for p in paths {
-            match tree.nodes.get_mut(path::split(&p).0) {
-                Some(parent) => parent.num_children += 1,
-                None => return Err(ErrorCode::DataInconsistency),
-            }
-        }
-        if !tree.nodes.contains_key("/") {
+        if tree.get("/").is_none() {
             return Err(ErrorCode::DataInconsistency);
         }
-        Ok(tree)
+        for (p, n) in num_children {
+            if tree.get(&p).is_none() {
+                return Err(ErrorCode::DataInconsistency);
+            }
+            tree.update_parent(&p, |parent| parent.num_children = n);
+        }
+        Ok(self.tree)
     }
 }
 
@@ -457,6 +447,16 @@ pub fn new_node(data: Data, acl: AclList, owner: i64, zxid: i64, time: i64) -> N
     }
 }
 
+/// What a node adds to `zk_approximate_data_size`: its path and data, as in
+/// ZooKeeper, whose root's path is empty.
+fn counted_size(p: &str, data_len: usize) -> usize {
+    if p == "/" {
+        data_len
+    } else {
+        p.len() + data_len
+    }
+}
+
 /// `path/`, or `/` for the root: what every child's path starts with.
 fn child_prefix(path: &str) -> String {
     if path == "/" {
@@ -469,6 +469,7 @@ fn child_prefix(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::codes::TTL_OWNER_MASK;
 
     fn add(tree: &mut DataTree, p: &str, owner: i64, zxid: i64) -> Undo {
         let node = new_node(
@@ -559,5 +560,32 @@ mod tests {
         assert_eq!(tree.get("/a").unwrap().stat().num_children, 4);
         assert_eq!(tree.descendant_count("/a"), 7);
         assert_eq!(tree.descendant_count("/ab"), 0);
+    }
+
+    #[test]
+    fn builder_recounts_children_and_rejects_orphans() {
+        let mut tree = DataTree::new();
+        for (z, p) in ["/a", "/a/b", "/a/c", "/a/b/d"].iter().enumerate() {
+            add(&mut tree, p, 0, z as i64 + 1);
+        }
+        let mut entries: Vec<(String, Node)> = tree
+            .iter()
+            .map(|(p, n)| (p.to_owned(), n.to_node()))
+            .collect();
+        entries.reverse();
+        let mut stale = entries[0].1.clone();
+        stale.version = 7;
+        entries.insert(0, (entries[0].0.clone(), stale));
+        let rebuilt = DataTree::from_nodes(entries.clone()).unwrap();
+        let dump = |t: &DataTree| -> Vec<(String, Stat)> {
+            t.iter().map(|(p, n)| (p.to_owned(), n.stat())).collect()
+        };
+        assert_eq!(dump(&rebuilt), dump(&tree));
+        assert_eq!(
+            rebuilt.approximate_data_size(),
+            tree.approximate_data_size()
+        );
+        entries.retain(|(p, _)| p != "/a");
+        assert!(DataTree::from_nodes(entries).is_err());
     }
 }
