@@ -74,8 +74,9 @@ for f in fs.values():
     f.result(30)
 EOF
 
-# rdkafka_performance's summary: "% N messages (B bytes) produced|consumed in T ms: X msgs/s and Y MB/s"
-summary() { grep -E '^% [0-9]+ messages' | tail -1 | sed -E 's/.* in ([0-9]+)ms: ([0-9]+) msgs\/s and ([0-9.]+) MB\/s.*/\2 \3 \1/'; }
+# rdkafka_performance's summaries: "... in T ms: X msgs/s and Y MB/s" (produce)
+# and "... consumed in T ms: X msgs/s (Y MB/s)" (consume).
+summary() { grep -E '^% [0-9]+ messages' | tail -1 | sed -E 's/.* in ([0-9]+)ms: ([0-9]+) msgs\/s (and |\()([0-9.]+) MB\/s.*/\2 \4 \1/'; }
 percentiles() { python3 -c '
 import sys
 v = sorted(int(l) for l in open(sys.argv[1]) if l.strip())
@@ -96,7 +97,7 @@ for parts in 1 8; do
   done
 done
 for parts in 1 8; do
-  read -r rate mbs ms < <("$PERF" -G "bench-consume-$parts-$RANDOM" "bench-all-p$parts" -b "$BROKER" \
+  read -r rate mbs ms < <("$PERF" -G "bench-consume-$parts-$RANDOM" -t "bench-all-p$parts" -b "$BROKER" \
     -o beginning -c "$N" -X fetch.max.bytes=52428800 -X max.partition.fetch.bytes=10485760 -q 2>&1 | summary)
   printf "%-34s %12s %9s %9s\n" "consume (group), $parts partition(s)" "$rate" "$mbs" "$ms"
 done
