@@ -43,6 +43,10 @@ pub fn answer(core: &mut Core, word: &str) -> String {
     }
     match word {
         "ruok" => "imok".into(),
+        "srvr" | "stat" | "mntr" | "cons" | "dump" | "wchc" | "wchp" | "wchs" if !serving(core) => {
+            // ZooKeeper's answer while a member is not part of a quorum.
+            "This ZooKeeper instance is not currently serving requests\n".into()
+        }
         "isro" => "rw".into(),
         "srvr" => server_summary(core, false),
         "stat" => server_summary(core, true),
@@ -105,6 +109,15 @@ fn watches_by(core: &Core, by_session: bool) -> String {
     out
 }
 
+fn serving(core: &Core) -> bool {
+    core.role().is_none_or(|r| r.serving())
+}
+
+/// `standalone`, `leader` or `follower`.
+fn mode(core: &Core) -> &'static str {
+    core.role().map_or("standalone", |r| r.mode.name())
+}
+
 fn server_summary(core: &Core, with_clients: bool) -> String {
     let mut out = format!("Zookeeper version: {}\n", version());
     if with_clients {
@@ -115,7 +128,7 @@ fn server_summary(core: &Core, with_clients: bool) -> String {
     let l = &core.stats.latency;
     let _ = write!(
         out,
-        "Latency min/avg/max: {}/{}/{}\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: 0x{:x}\nMode: standalone\nNode count: {}\n",
+        "Latency min/avg/max: {}/{}/{}\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: 0x{:x}\nMode: {}\nNode count: {}\n",
         l.min().round() as u64,
         java_double(l.avg()),
         l.max_ms.round() as u64,
@@ -124,6 +137,7 @@ fn server_summary(core: &Core, with_clients: bool) -> String {
         core.conn_count(),
         core.outstanding(),
         core.state.last_zxid,
+        mode(core),
         core.state.tree.node_count()
     );
     out
@@ -178,9 +192,9 @@ fn op_name(op: i32) -> &'static str {
 fn mntr(core: &Core) -> String {
     let l = &core.stats.latency;
     let (open_fds, max_fds) = fd_counts();
-    let lines: Vec<(&str, String)> = vec![
+    let mut lines: Vec<(&str, String)> = vec![
         ("zk_version", version()),
-        ("zk_server_state", "standalone".into()),
+        ("zk_server_state", mode(core).into()),
         (
             "zk_ephemerals_count",
             core.state.tree.ephemeral_count().to_string(),
@@ -207,6 +221,16 @@ fn mntr(core: &Core) -> String {
         ("zk_local_sessions", "0".into()),
         ("zk_last_proposal_size", "-1".into()),
     ];
+    if let Some(role) = core.role().filter(|r| r.mode == crate::raft::Mode::Leader) {
+        lines.extend([
+            ("zk_learners", role.followers.to_string()),
+            ("zk_followers", role.followers.to_string()),
+            ("zk_synced_followers", role.synced_followers.to_string()),
+            ("zk_synced_non_voting_followers", "0".into()),
+            ("zk_synced_observers", "0".into()),
+            ("zk_pending_syncs", "0".into()),
+        ]);
+    }
     let mut out = String::new();
     for (k, v) in lines {
         let _ = writeln!(out, "{k}\t{v}");

@@ -1,0 +1,421 @@
+//! Server-to-server traffic on the peer port: a small framed protocol over
+//! TCP, `[u32 length][bincode message]`.
+//!
+//! Raft RPCs are request/response on connections opened by the caller (one per
+//! openraft replication stream). Writes forwarded by a follower and its session
+//! touches are one-way messages on a connection of their own, so the leader
+//! proposes them in the order the follower sent them (per-session FIFO).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::BasicNode;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use super::{NodeId, Proposal, Raft, TypeConfig};
+use crate::server::core::CoreMsg;
+
+/// Largest frame accepted (snapshot chunks are at most openraft's chunk size).
+const MAX_FRAME: u32 = 256 * 1024 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+#[derive(Serialize, Deserialize)]
+pub enum PeerRequest {
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<NodeId>),
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// One-way: writes to propose, in order.
+    Forward(Vec<Proposal>),
+    /// One-way: sessions that showed activity at the sender.
+    Touch(Vec<i64>),
+}
+
+#[derive(Serialize, Deserialize)]
+pub enum PeerResponse {
+    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    InstallSnapshot(
+        Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
+    ),
+}
+
+async fn write_frame<T: Serialize>(stream: &mut TcpStream, msg: &T) -> std::io::Result<()> {
+    let body = bincode::serialize(msg).map_err(std::io::Error::other)?;
+    let mut buf = Vec::with_capacity(4 + body.len());
+    buf.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    buf.extend_from_slice(&body);
+    stream.write_all(&buf).await
+}
+
+/// `None` on a clean end of stream.
+async fn read_frame<T: DeserializeOwned>(stream: &mut TcpStream) -> std::io::Result<Option<T>> {
+    let mut len = [0u8; 4];
+    match stream.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes(len);
+    if len > MAX_FRAME {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("peer frame of {len} bytes is too large"),
+        ));
+    }
+    let mut body = vec![0u8; len as usize];
+    stream.read_exact(&mut body).await?;
+    bincode::deserialize(&body)
+        .map(Some)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+}
+
+async fn connect(addr: &str) -> std::io::Result<TcpStream> {
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+// ---- client side: openraft's network ----
+
+/// Opens [`PeerClient`]s for openraft. Addresses come from this server's
+/// zoo.cfg (a member may list itself as 0.0.0.0, so the membership's own
+/// copy of an address is only a fallback).
+pub struct Network {
+    pub peers: BTreeMap<NodeId, String>,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
+        PeerClient {
+            target,
+            addr: self
+                .peers
+                .get(&target)
+                .cloned()
+                .unwrap_or_else(|| node.addr.clone()),
+            stream: None,
+        }
+    }
+}
+
+/// A request/response connection to one peer, reopened after any error.
+pub struct PeerClient {
+    target: NodeId,
+    addr: String,
+    stream: Option<TcpStream>,
+}
+
+enum CallError {
+    Unreachable(std::io::Error),
+    Network(std::io::Error),
+}
+
+impl CallError {
+    fn into_rpc<E: std::error::Error>(self) -> RPCError<NodeId, BasicNode, E> {
+        match self {
+            CallError::Unreachable(e) => RPCError::Unreachable(Unreachable::new(&e)),
+            CallError::Network(e) => RPCError::Network(NetworkError::new(&e)),
+        }
+    }
+}
+
+impl PeerClient {
+    async fn call(
+        &mut self,
+        req: PeerRequest,
+        timeout: Duration,
+    ) -> Result<PeerResponse, CallError> {
+        if self.stream.is_none() {
+            self.stream = Some(connect(&self.addr).await.map_err(CallError::Unreachable)?);
+        }
+        let stream = self.stream.as_mut().expect("connected above");
+        let result = tokio::time::timeout(timeout, async {
+            write_frame(stream, &req).await?;
+            read_frame::<PeerResponse>(stream).await?.ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "peer closed the connection",
+                )
+            })
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "rpc timed out",
+            ))
+        });
+        if result.is_err() {
+            self.stream = None;
+        }
+        result.map_err(CallError::Network)
+    }
+
+    fn unexpected<E: std::error::Error>(&self) -> RPCError<NodeId, BasicNode, E> {
+        let e = std::io::Error::new(std::io::ErrorKind::InvalidData, "mismatched peer response");
+        RPCError::Network(NetworkError::new(&e))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        match self
+            .call(PeerRequest::AppendEntries(rpc), option.hard_ttl())
+            .await
+        {
+            Ok(PeerResponse::AppendEntries(r)) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            Ok(_) => Err(self.unexpected()),
+            Err(e) => Err(e.into_rpc()),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        match self
+            .call(PeerRequest::InstallSnapshot(rpc), option.hard_ttl())
+            .await
+        {
+            Ok(PeerResponse::InstallSnapshot(r)) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            Ok(_) => Err(self.unexpected()),
+            Err(e) => Err(e.into_rpc()),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        match self.call(PeerRequest::Vote(rpc), option.hard_ttl()).await {
+            Ok(PeerResponse::Vote(r)) => {
+                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            Ok(_) => Err(self.unexpected()),
+            Err(e) => Err(e.into_rpc()),
+        }
+    }
+
+    fn backoff(&self) -> openraft::network::Backoff {
+        openraft::network::Backoff::new(std::iter::repeat(Duration::from_millis(100)))
+    }
+}
+
+// ---- server side ----
+
+/// Accepts peer connections and serves them until the listener fails.
+pub async fn serve(
+    listener: TcpListener,
+    raft: Raft,
+    core: mpsc::Sender<CoreMsg>,
+    peers: BTreeMap<NodeId, String>,
+) {
+    loop {
+        let (stream, addr) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("peer accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (raft, core) = (raft.clone(), core.clone());
+        let peers = peers.clone();
+        tokio::spawn(async move {
+            let mut from_leader = None;
+            if let Err(e) = serve_peer(stream, &raft, core, &mut from_leader).await {
+                tracing::debug!("peer connection {addr} closed: {e}");
+            }
+            if let Some(leader) = from_leader {
+                elect_if_leader_died(&raft, leader, &peers).await;
+            }
+        });
+    }
+}
+
+/// A leader's replication connection ended. If its process is gone (its peer
+/// port refuses connections, as after kill -9) there is no point waiting for
+/// the election timeout: start an election now. A leader that merely hangs
+/// is still left to the timeout.
+async fn elect_if_leader_died(raft: &Raft, leader: NodeId, peers: &BTreeMap<NodeId, String>) {
+    let Some(addr) = peers.get(&leader) else {
+        return;
+    };
+    if raft.metrics().borrow().current_leader != Some(leader) {
+        return;
+    }
+    match connect(addr).await {
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            tracing::info!("leader {leader} is gone ({e}); starting an election");
+            let _ = raft.trigger().elect().await;
+        }
+        _ => {}
+    }
+}
+
+async fn serve_peer(
+    mut stream: TcpStream,
+    raft: &Raft,
+    core: mpsc::Sender<CoreMsg>,
+    from_leader: &mut Option<NodeId>,
+) -> std::io::Result<()> {
+    while let Some(req) = read_frame::<PeerRequest>(&mut stream).await? {
+        let resp = match req {
+            PeerRequest::AppendEntries(r) => {
+                *from_leader = Some(r.vote.leader_id().voted_for().unwrap_or_default());
+                PeerResponse::AppendEntries(raft.append_entries(r).await)
+            }
+            PeerRequest::Vote(r) => PeerResponse::Vote(raft.vote(r).await),
+            PeerRequest::InstallSnapshot(r) => {
+                PeerResponse::InstallSnapshot(raft.install_snapshot(r).await)
+            }
+            PeerRequest::Forward(proposals) => {
+                for p in proposals {
+                    // The outcome reaches the proposer when it applies the entry.
+                    if raft.client_write_ff(p).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                continue;
+            }
+            PeerRequest::Touch(sessions) => {
+                let _ = core.send(CoreMsg::Touch(sessions)).await;
+                continue;
+            }
+        };
+        write_frame(&mut stream, &resp).await?;
+    }
+    Ok(())
+}
+
+// ---- the write frontend: proposals go to the leader ----
+
+/// What the core hands the frontend.
+pub enum FrontendMsg {
+    Propose(Proposal),
+    Touch(Vec<i64>),
+}
+
+/// Proposes the core's writes: directly when this server leads, otherwise
+/// over one ordered connection to the leader. Proposals that cannot be
+/// delivered are reported back so their clients are disconnected (outcome
+/// unknown, as ZooKeeper's ConnectionLoss).
+pub async fn frontend(
+    my_id: NodeId,
+    raft: Raft,
+    peers: BTreeMap<NodeId, String>,
+    mut rx: mpsc::UnboundedReceiver<FrontendMsg>,
+    core: mpsc::Sender<CoreMsg>,
+) {
+    let metrics = raft.metrics();
+    let mut link: Option<(NodeId, TcpStream)> = None;
+    let mut msgs = Vec::new();
+    while rx.recv_many(&mut msgs, 1024).await > 0 {
+        let leader = metrics.borrow().current_leader;
+        let mut proposals = Vec::new();
+        let mut touches = Vec::new();
+        for m in msgs.drain(..) {
+            match m {
+                FrontendMsg::Propose(p) => proposals.push(p),
+                FrontendMsg::Touch(t) => touches.extend(t),
+            }
+        }
+        let failed: Vec<u64> = match leader {
+            Some(l) if l == my_id => {
+                let mut failed = Vec::new();
+                for p in proposals {
+                    let seq = p.seq;
+                    if raft.client_write_ff(p).await.is_err() {
+                        failed.push(seq);
+                    }
+                }
+                if !touches.is_empty() {
+                    let _ = core.send(CoreMsg::Touch(touches)).await;
+                }
+                failed
+            }
+            Some(l) => {
+                let seqs: Vec<u64> = proposals.iter().map(|p| p.seq).collect();
+                let delivered = send_to_leader(&mut link, l, &peers, proposals, touches).await;
+                if delivered {
+                    Vec::new()
+                } else {
+                    seqs
+                }
+            }
+            None => proposals.iter().map(|p| p.seq).collect(),
+        };
+        if !failed.is_empty() {
+            let _ = core.send(CoreMsg::ProposalsFailed(failed)).await;
+        }
+    }
+}
+
+async fn send_to_leader(
+    link: &mut Option<(NodeId, TcpStream)>,
+    leader: NodeId,
+    peers: &BTreeMap<NodeId, String>,
+    proposals: Vec<Proposal>,
+    touches: Vec<i64>,
+) -> bool {
+    if link.as_ref().is_some_and(|(id, _)| *id != leader) {
+        *link = None;
+    }
+    if link.is_none() {
+        let Some(addr) = peers.get(&leader) else {
+            return false;
+        };
+        match connect(addr).await {
+            Ok(s) => *link = Some((leader, s)),
+            Err(e) => {
+                tracing::warn!("cannot reach leader {leader} at {addr}: {e}");
+                return false;
+            }
+        }
+    }
+    let stream = &mut link.as_mut().expect("connected above").1;
+    let mut ok = true;
+    if !proposals.is_empty() {
+        ok = write_frame(stream, &PeerRequest::Forward(proposals))
+            .await
+            .is_ok();
+    }
+    if ok && !touches.is_empty() {
+        ok = write_frame(stream, &PeerRequest::Touch(touches))
+            .await
+            .is_ok();
+    }
+    if !ok {
+        *link = None;
+    }
+    ok
+}
