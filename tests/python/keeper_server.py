@@ -325,6 +325,53 @@ class KeeperServer:
         return f"<KeeperServer {self.kind} {self.hosts} pid={self.pid}>"
 
 
+class EnsembleTarget:
+    """A 3-member ensemble that looks like one server to the compatibility
+    suite: ``hosts`` lists every member, while ``host``/``port`` (raw clients,
+    four-letter words) point at a follower, so requests take the forwarding path."""
+
+    def __init__(self, kind, name="shared"):
+        self.ensemble = Ensemble(kind, name=name)
+        self.kind = kind
+        self.mode_name = None
+        self._member = self.ensemble.servers[0]
+
+    def start(self, timeout=90.0):
+        if not self.ensemble.running():
+            self.ensemble.start(timeout)
+        else:
+            for s in self.ensemble.servers:
+                if not s.running():
+                    s.start()
+        self.ensemble.wait_leader(timeout)
+        self._member = self.ensemble.followers()[0]
+        self.mode_name = "follower"
+        return self
+
+    def running(self):
+        return all(s.running() for s in self.ensemble.servers)
+
+    def cleanup(self):
+        self.ensemble.cleanup()
+
+    def log_tail(self, lines=60):
+        return self.ensemble.log_tails(lines)
+
+    @property
+    def log_path(self):
+        return self._member.log_path
+
+    @property
+    def hosts(self):
+        """Every member, the follower first (clients use it while it is up)."""
+        rest = [s.hosts for s in self.ensemble.servers if s is not self._member]
+        return ",".join([self._member.hosts] + rest)
+
+    def __getattr__(self, name):
+        # host, port, data_dir, four(), raw(), ... of the follower
+        return getattr(self._member, name)
+
+
 class Ensemble:
     """``size`` servers of one kind on loopback forming an ensemble.
 

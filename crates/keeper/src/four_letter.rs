@@ -255,7 +255,7 @@ fn fd_counts() -> (u64, u64) {
 
 fn conf(core: &Core) -> String {
     let c = &core.cfg;
-    format!(
+    let mut out = format!(
         "clientPort={}\nsecureClientPort=-1\ndataDir={}\ndataDirSize={}\ndataLogDir={}\ndataLogSize={}\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId={}\n",
         c.client_port,
         c.data_dir.join("version-2").display(),
@@ -267,7 +267,32 @@ fn conf(core: &Core) -> String {
         c.min_session_timeout_ms,
         c.max_session_timeout_ms,
         c.my_id.unwrap_or(0)
-    )
+    );
+    if c.is_ensemble() {
+        // The quorum part of ZooKeeper's answer, with the peer port of each member.
+        let _ = write!(
+            out,
+            "initLimit={}\nsyncLimit={}\nelectionAlg=3\nelectionPort=-1\nquorumPort=-1\npeerType=0\n",
+            c.init_limit, c.sync_limit
+        );
+        for s in &c.servers {
+            let _ = writeln!(
+                out,
+                "server.{}={}:{}:{}:{};{}",
+                s.id,
+                s.host,
+                s.peer_port,
+                s.election_port,
+                if s.observer {
+                    "observer"
+                } else {
+                    "participant"
+                },
+                s.client_port.unwrap_or(c.client_port)
+            );
+        }
+    }
+    out
 }
 
 fn envi() -> String {

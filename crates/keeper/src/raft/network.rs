@@ -29,6 +29,20 @@ use crate::server::core::CoreMsg;
 /// Largest frame accepted (snapshot chunks are at most openraft's chunk size).
 const MAX_FRAME: u32 = 256 * 1024 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// Bytes of entries sent in one AppendEntries. openraft bounds a request by
+/// entry count only and gives it one heartbeat interval to complete (follower
+/// fsync included), so a batch of large znodes is sent in parts.
+const APPEND_BUDGET_BYTES: usize = 2 * 1024 * 1024;
+
+fn entry_size(e: &super::Entry) -> usize {
+    match &e.payload {
+        openraft::EntryPayload::Normal(Proposal {
+            command: super::Command::Txn(b),
+            ..
+        }) => b.len() + 64,
+        _ => 64,
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 pub enum PeerRequest {
@@ -178,13 +192,26 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        let mut rpc = rpc;
+        let mut partial = None;
+        let mut total = 0;
+        if let Some(cut) = rpc.entries.iter().position(|e| {
+            total += entry_size(e);
+            total > APPEND_BUDGET_BYTES
+        }) {
+            rpc.entries.truncate(cut.max(1));
+            partial = rpc.entries.last().map(|e| e.log_id);
+        }
         match self
             .call(PeerRequest::AppendEntries(rpc), option.hard_ttl())
             .await
         {
-            Ok(PeerResponse::AppendEntries(r)) => {
-                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
-            }
+            Ok(PeerResponse::AppendEntries(r)) => match r {
+                Ok(AppendEntriesResponse::Success) if partial.is_some() => {
+                    Ok(AppendEntriesResponse::PartialSuccess(partial))
+                }
+                r => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
+            },
             Ok(_) => Err(self.unexpected()),
             Err(e) => Err(e.into_rpc()),
         }

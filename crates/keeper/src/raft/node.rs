@@ -18,10 +18,13 @@ use crate::config::KeeperConfig;
 use crate::server::core::{Core, CoreMsg};
 use crate::state::KeeperState;
 
-/// Raft heartbeat; followers elect a new leader after 10-20 missed beats (at once when the leader process is gone, see network::elect_if_leader_died).
-pub const HEARTBEAT_MS: u64 = 100;
-pub const ELECTION_TIMEOUT_MIN_MS: u64 = 1000;
-pub const ELECTION_TIMEOUT_MAX_MS: u64 = 2000;
+/// Raft heartbeat. openraft also uses it as the deadline of every
+/// AppendEntries (follower fsync included), so it must not be too short.
+pub const HEARTBEAT_MS: u64 = 300;
+/// Followers elect a new leader after 5-10 missed beats; at once when the
+/// leader's process is gone (see `network::elect_if_leader_died`).
+pub const ELECTION_TIMEOUT_MIN_MS: u64 = 1500;
+pub const ELECTION_TIMEOUT_MAX_MS: u64 = 3000;
 /// A leader that heard from no majority for this long stops serving clients.
 pub const QUORUM_LOSS_MS: u64 = ELECTION_TIMEOUT_MAX_MS;
 
@@ -60,7 +63,7 @@ fn raft_config(cfg: &KeeperConfig) -> Result<Config, EnsembleError> {
         election_timeout_max: ELECTION_TIMEOUT_MAX_MS,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(snap_every),
         max_in_snapshot_log_to_keep: (snap_every / 10).min(1000),
-        max_payload_entries: 2000,
+        max_payload_entries: 1000,
         ..Default::default()
     }
     .validate()
@@ -213,7 +216,7 @@ fn role_of(m: &openraft::RaftMetrics<NodeId, BasicNode>, my_id: NodeId) -> Role 
 /// stops hearing from its followers produces no new metrics.
 async fn watch_role(my_id: NodeId, raft: Raft, core: mpsc::Sender<CoreMsg>) {
     let mut metrics = raft.metrics();
-    let mut tick = tokio::time::interval(Duration::from_millis(HEARTBEAT_MS));
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut last: Option<Role> = None;
     loop {
         tokio::select! {
