@@ -30,6 +30,7 @@
 //! append callback), and the vote is fsync'ed before `save_vote` returns, so a
 //! write is acknowledged only once a majority holds it on disk.
 
+pub mod failover;
 // openraft's error types are large and are what its traits return.
 #[allow(clippy::result_large_err)]
 pub mod log_store;

@@ -23,6 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+use super::failover::LeaderWatch;
 use super::{NodeId, Proposal, Raft, TypeConfig};
 use crate::server::core::CoreMsg;
 
@@ -94,7 +95,7 @@ async fn read_frame<T: DeserializeOwned>(stream: &mut TcpStream) -> std::io::Res
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
 }
 
-async fn connect(addr: &str) -> std::io::Result<TcpStream> {
+pub(crate) async fn connect(addr: &str) -> std::io::Result<TcpStream> {
     let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
@@ -263,7 +264,7 @@ pub async fn serve(
     listener: TcpListener,
     raft: Raft,
     core: mpsc::Sender<CoreMsg>,
-    peers: BTreeMap<NodeId, String>,
+    watch: LeaderWatch,
 ) {
     loop {
         let (stream, addr) = match listener.accept().await {
@@ -276,36 +277,17 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let (raft, core) = (raft.clone(), core.clone());
-        let peers = peers.clone();
+        let watch = watch.clone();
         tokio::spawn(async move {
             let mut from_leader = None;
-            if let Err(e) = serve_peer(stream, &raft, core, &mut from_leader).await {
+            if let Err(e) = serve_peer(stream, &raft, core, &mut from_leader, &watch).await {
                 tracing::debug!("peer connection {addr} closed: {e}");
             }
+            // A leader's replication connection ended: is the leader gone?
             if let Some(leader) = from_leader {
-                elect_if_leader_died(&raft, leader, &peers).await;
+                watch.suspect(leader);
             }
         });
-    }
-}
-
-/// A leader's replication connection ended. If its process is gone (its peer
-/// port refuses connections, as after kill -9) there is no point waiting for
-/// the election timeout: start an election now. A leader that merely hangs
-/// is still left to the timeout.
-async fn elect_if_leader_died(raft: &Raft, leader: NodeId, peers: &BTreeMap<NodeId, String>) {
-    let Some(addr) = peers.get(&leader) else {
-        return;
-    };
-    if raft.metrics().borrow().current_leader != Some(leader) {
-        return;
-    }
-    match connect(addr).await {
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            tracing::info!("leader {leader} is gone ({e}); starting an election");
-            let _ = raft.trigger().elect().await;
-        }
-        _ => {}
     }
 }
 
@@ -314,6 +296,7 @@ async fn serve_peer(
     raft: &Raft,
     core: mpsc::Sender<CoreMsg>,
     from_leader: &mut Option<NodeId>,
+    watch: &LeaderWatch,
 ) -> std::io::Result<()> {
     while let Some(req) = read_frame::<PeerRequest>(&mut stream).await? {
         let resp = match req {
@@ -321,7 +304,16 @@ async fn serve_peer(
                 *from_leader = Some(r.vote.leader_id().voted_for().unwrap_or_default());
                 PeerResponse::AppendEntries(raft.append_entries(r).await)
             }
-            PeerRequest::Vote(r) => PeerResponse::Vote(raft.vote(r).await),
+            PeerRequest::Vote(r) => {
+                // openraft refuses votes while the leader's lease lasts; if a
+                // peer asks because our leader died, find out and elect now.
+                let candidate = r.vote.leader_id().voted_for();
+                let leader = raft.metrics().borrow().current_leader;
+                if let Some(leader) = leader.filter(|l| Some(*l) != candidate) {
+                    watch.suspect(leader);
+                }
+                PeerResponse::Vote(raft.vote(r).await)
+            }
             PeerRequest::InstallSnapshot(r) => {
                 PeerResponse::InstallSnapshot(raft.install_snapshot(r).await)
             }
@@ -362,6 +354,7 @@ pub async fn frontend(
     peers: BTreeMap<NodeId, String>,
     mut rx: mpsc::UnboundedReceiver<FrontendMsg>,
     core: mpsc::Sender<CoreMsg>,
+    watch: LeaderWatch,
 ) {
     let metrics = raft.metrics();
     let mut link: Option<(NodeId, TcpStream)> = None;
@@ -396,6 +389,7 @@ pub async fn frontend(
                 if delivered {
                     Vec::new()
                 } else {
+                    watch.suspect(l);
                     seqs
                 }
             }

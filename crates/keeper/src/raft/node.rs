@@ -10,6 +10,7 @@ use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use super::failover::LeaderWatch;
 use super::log_store::LogStore;
 use super::network::{self, FrontendMsg, Network};
 use super::state_machine::{self, StateMachine};
@@ -22,7 +23,7 @@ use crate::state::KeeperState;
 /// AppendEntries (follower fsync included), so it must not be too short.
 pub const HEARTBEAT_MS: u64 = 300;
 /// Followers elect a new leader after 5-10 missed beats; at once when the
-/// leader's process is gone (see `network::elect_if_leader_died`).
+/// leader's process is gone (see `failover`).
 pub const ELECTION_TIMEOUT_MIN_MS: u64 = 1500;
 pub const ELECTION_TIMEOUT_MAX_MS: u64 = 3000;
 /// A leader that heard from no majority for this long stops serving clients.
@@ -132,11 +133,12 @@ pub async fn start(
     .await
     .map_err(|e| EnsembleError::Raft(e.to_string()))?;
 
+    let watch = LeaderWatch::new(raft.clone(), my_id, peers.clone());
     tokio::spawn(network::serve(
         listener,
         raft.clone(),
         core_tx.clone(),
-        peers.clone(),
+        watch.clone(),
     ));
     let (frontend_tx, frontend_rx) = mpsc::unbounded_channel::<FrontendMsg>();
     tokio::spawn(network::frontend(
@@ -145,6 +147,7 @@ pub async fn start(
         peers.clone(),
         frontend_rx,
         core_tx.clone(),
+        watch,
     ));
     tokio::spawn(watch_role(my_id, raft.clone(), core_tx));
 
