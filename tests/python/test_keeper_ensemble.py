@@ -360,6 +360,32 @@ def test_stopped_follower_does_not_stop_the_ensemble(ensemble, clients):
     assert count_on(follower, root, clients) == 100
 
 
+def test_leader_without_a_majority_stops_serving(ensemble, clients):
+    """Both followers stopped (SIGSTOP): the leader hears from no majority, so it
+    must stop serving — disconnect its clients and refuse writes — instead of
+    answering from a minority (the cut-off-leader case of a partition)."""
+    leader = ensemble.wait_leader()
+    followers = ensemble.followers()
+    k = clients(leader.hosts, timeout=30.0)
+    root = f"/m-{uuid.uuid4().hex[:8]}"
+    k.create(root)
+    for f in followers:
+        f.suspend()
+    try:
+        t0 = time.monotonic()
+        wait_until(lambda: leader.mode() is None, timeout=30, msg="leader to stop serving")
+        print(f"\nleader stopped serving {time.monotonic() - t0:.1f}s after losing its majority")
+        wait_until(lambda: not k.connected, timeout=10, msg="leader to drop its clients")
+        with pytest.raises(Exception):  # a new session is refused
+            RawClient(leader.host, leader.port, timeout_ms=6000)
+    finally:
+        for f in followers:
+            f.resume()
+    ensemble.wait_leader()
+    retry(lambda: k.create(f"{root}/majority"))
+    assert retry(lambda: k.exists(f"{root}/majority")) is not None
+
+
 def test_lagging_member_catches_up_by_snapshot(make_ensemble, clients):
     ens = make_ensemble(extra_cfg={"snapCount": "200"})
     leader = ens.wait_leader()

@@ -394,16 +394,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::{Command, Proposal};
+    use crate::raft::{Batch, Command, Proposal};
     use openraft::{CommittedLeaderId, EntryPayload};
 
     fn entry(term: u64, index: u64) -> Entry {
         Entry {
             log_id: LogId::new(CommittedLeaderId::new(term, 1), index),
-            payload: EntryPayload::Normal(Proposal {
-                from: 1,
-                seq: index,
-                command: Command::Barrier,
+            payload: EntryPayload::Normal(Batch {
+                proposals: vec![Proposal {
+                    from: 1,
+                    seq: index,
+                    command: Command::Barrier,
+                }],
+                permit: None,
             }),
         }
     }

@@ -13,11 +13,19 @@
 //! Raft elects its leader with the same RPCs, so `electionPort` is not used
 //! (it is accepted so that ZooKeeper's zoo.cfg works unchanged).
 //!
+//! # Batches
+//! openraft 0.9 appends (and fsyncs) each client write as it comes, so the
+//! leader proposes [`Batch`]es: everything queued while earlier batches are in
+//! flight becomes one entry (at most [`MAX_BATCH`] proposals, at most
+//! [`MAX_BATCHES_IN_FLIGHT`] entries not yet applied). Group commit, as in
+//! standalone mode.
+//!
 //! # zxid mapping
-//! `zxid = term << 40 | index`: the Raft term in the high 24 bits (as
-//! ZooKeeper's epoch), the log index in the low 40 bits. Committed entries are
-//! ordered the same way by index and by (term, index), so zxids seen by clients
-//! only grow; 2^40 entries (a trillion) is the point where the low bits would
+//! `zxid = term << 40 | index << 8 | position`: the Raft term in the high 24
+//! bits (as ZooKeeper's epoch), then the log index (32 bits), then the
+//! proposal's position in its batch (8 bits). Committed entries are ordered the
+//! same way by index and by (term, index), so zxids seen by clients only grow;
+//! 2^32 entries (of up to 256 writes each) is where the index bits would
 //! overflow, far beyond any server's life, so no restart is ever forced.
 //!
 //! # On disk
@@ -41,6 +49,7 @@ pub mod node;
 pub mod state_machine;
 
 use std::io::Cursor;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -65,23 +74,48 @@ pub struct Proposal {
     pub command: Command,
 }
 
+/// Most proposals in one entry (the position takes 8 bits of the zxid).
+pub const MAX_BATCH: usize = 256;
+/// Entries the leader keeps proposed but not yet applied.
+pub const MAX_BATCHES_IN_FLIGHT: usize = 4;
+
+/// One log entry's payload.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Batch {
+    pub proposals: Vec<Proposal>,
+    /// Leader only, never logged: held until the entry is applied (or dropped
+    /// by openraft), bounding the batches in flight.
+    #[serde(skip)]
+    pub permit: Option<Arc<tokio::sync::OwnedSemaphorePermit>>,
+}
+
+impl PartialEq for Batch {
+    fn eq(&self, other: &Self) -> bool {
+        self.proposals == other.proposals
+    }
+}
+
+impl Eq for Batch {}
+
 openraft::declare_raft_types!(
     /// The keeper's Raft types.
     pub TypeConfig:
-        D = Proposal,
+        D = Batch,
         R = (),
-        Responder = NoReply,
+        Responder = InFlight,
 );
 
-/// openraft's per-write answer is not needed: the proposer learns the outcome
-/// when it applies the entry (and a leader change disconnects its clients).
-pub struct NoReply;
+/// openraft's per-write answer is not needed (the proposer learns the outcome
+/// when it applies the entry, and a leader change disconnects its clients);
+/// the responder only carries the in-flight permit until the entry is applied.
+pub struct InFlight(#[allow(dead_code)] Option<Arc<tokio::sync::OwnedSemaphorePermit>>);
 
-impl openraft::raft::responder::Responder<TypeConfig> for NoReply {
+impl openraft::raft::responder::Responder<TypeConfig> for InFlight {
     type Receiver = ();
 
-    fn from_app_data(d: Proposal) -> (Proposal, Self, ()) {
-        (d, NoReply, ())
+    fn from_app_data(mut d: Batch) -> (Batch, Self, ()) {
+        let permit = d.permit.take();
+        (d, InFlight(permit), ())
     }
 
     fn send(self, _result: openraft::raft::ClientWriteResult<TypeConfig>) {}
@@ -93,13 +127,10 @@ pub type LogId = openraft::LogId<NodeId>;
 pub type Membership = openraft::StoredMembership<NodeId, openraft::BasicNode>;
 pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, openraft::BasicNode>;
 
-/// Bits of the zxid that hold the log index.
-pub const ZXID_INDEX_BITS: u32 = 40;
-
-/// The zxid of the entry at `log_id` (see the module docs).
-pub fn zxid_of(log_id: &LogId) -> i64 {
-    let index = log_id.index & ((1u64 << ZXID_INDEX_BITS) - 1);
-    ((log_id.leader_id.term << ZXID_INDEX_BITS) | index) as i64
+/// The zxid of the proposal at `position` in the entry at `log_id` (see the module docs).
+pub fn zxid_of(log_id: &LogId, position: usize) -> i64 {
+    let index = log_id.index & 0xffff_ffff;
+    ((log_id.leader_id.term << 40) | (index << 8) | (position as u64 & 0xff)) as i64
 }
 
 /// The server's part in the ensemble, as four-letter words report it.
@@ -149,9 +180,10 @@ mod tests {
     }
 
     #[test]
-    fn zxids_grow_with_term_and_index() {
-        assert_eq!(zxid_of(&log_id(1, 5)), (1 << 40) | 5);
-        assert!(zxid_of(&log_id(2, 1)) > zxid_of(&log_id(1, 900)));
-        assert!(zxid_of(&log_id(2, 901)) > zxid_of(&log_id(2, 900)));
+    fn zxids_grow_with_term_index_and_position() {
+        assert_eq!(zxid_of(&log_id(1, 5), 3), (1 << 40) | (5 << 8) | 3);
+        assert!(zxid_of(&log_id(2, 1), 0) > zxid_of(&log_id(1, 900), 255));
+        assert!(zxid_of(&log_id(2, 901), 0) > zxid_of(&log_id(2, 900), 255));
+        assert!(zxid_of(&log_id(2, 900), 1) > zxid_of(&log_id(2, 900), 0));
     }
 }

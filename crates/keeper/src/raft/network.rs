@@ -19,12 +19,13 @@ use openraft::raft::{
 };
 use openraft::BasicNode;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 use super::failover::LeaderWatch;
-use super::{NodeId, Proposal, Raft, TypeConfig};
+use super::{Batch, NodeId, Proposal, Raft, TypeConfig, MAX_BATCH, MAX_BATCHES_IN_FLIGHT};
 use crate::server::core::CoreMsg;
 
 /// Largest frame accepted (snapshot chunks are at most openraft's chunk size).
@@ -37,10 +38,14 @@ const APPEND_BUDGET_BYTES: usize = 2 * 1024 * 1024;
 
 fn entry_size(e: &super::Entry) -> usize {
     match &e.payload {
-        openraft::EntryPayload::Normal(Proposal {
-            command: super::Command::Txn(b),
-            ..
-        }) => b.len() + 64,
+        openraft::EntryPayload::Normal(batch) => batch
+            .proposals
+            .iter()
+            .map(|p| match &p.command {
+                super::Command::Txn(b) => b.len() + 32,
+                super::Command::Barrier => 32,
+            })
+            .sum(),
         _ => 64,
     }
 }
@@ -265,6 +270,7 @@ pub async fn serve(
     raft: Raft,
     core: mpsc::Sender<CoreMsg>,
     watch: LeaderWatch,
+    frontend: mpsc::UnboundedSender<FrontendMsg>,
 ) {
     loop {
         let (stream, addr) = match listener.accept().await {
@@ -278,9 +284,11 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let (raft, core) = (raft.clone(), core.clone());
         let watch = watch.clone();
+        let frontend = frontend.clone();
         tokio::spawn(async move {
             let mut from_leader = None;
-            if let Err(e) = serve_peer(stream, &raft, core, &mut from_leader, &watch).await {
+            let served = serve_peer(stream, &raft, core, &frontend, &mut from_leader, &watch).await;
+            if let Err(e) = served {
                 tracing::debug!("peer connection {addr} closed: {e}");
             }
             // A leader's replication connection ended: is the leader gone?
@@ -295,6 +303,7 @@ async fn serve_peer(
     mut stream: TcpStream,
     raft: &Raft,
     core: mpsc::Sender<CoreMsg>,
+    frontend: &mpsc::UnboundedSender<FrontendMsg>,
     from_leader: &mut Option<NodeId>,
     watch: &LeaderWatch,
 ) -> std::io::Result<()> {
@@ -318,11 +327,10 @@ async fn serve_peer(
                 PeerResponse::InstallSnapshot(raft.install_snapshot(r).await)
             }
             PeerRequest::Forward(proposals) => {
+                // Batched with this server's own writes; the outcome reaches
+                // the proposer when it applies the entry.
                 for p in proposals {
-                    // The outcome reaches the proposer when it applies the entry.
-                    if raft.client_write_ff(p).await.is_err() {
-                        return Ok(());
-                    }
+                    let _ = frontend.send(FrontendMsg::Propose(p));
                 }
                 continue;
             }
@@ -344,8 +352,9 @@ pub enum FrontendMsg {
     Touch(Vec<i64>),
 }
 
-/// Proposes the core's writes: directly when this server leads, otherwise
-/// over one ordered connection to the leader. Proposals that cannot be
+/// Proposes writes: when this server leads, its own and those its followers
+/// forward, batched into entries (see [`super::Batch`]); otherwise its own,
+/// over one ordered connection to the leader. Own proposals that cannot be
 /// delivered are reported back so their clients are disconnected (outcome
 /// unknown, as ZooKeeper's ConnectionLoss).
 pub async fn frontend(
@@ -357,43 +366,86 @@ pub async fn frontend(
     watch: LeaderWatch,
 ) {
     let metrics = raft.metrics();
+    let in_flight = Arc::new(Semaphore::new(MAX_BATCHES_IN_FLIGHT));
     let mut link: Option<(NodeId, TcpStream)> = None;
     let mut msgs = Vec::new();
-    while rx.recv_many(&mut msgs, 1024).await > 0 {
-        let leader = metrics.borrow().current_leader;
-        let mut proposals = Vec::new();
-        let mut touches = Vec::new();
+    let mut proposals: Vec<Proposal> = Vec::new();
+    let mut touches = Vec::new();
+    loop {
+        if proposals.is_empty() && touches.is_empty() {
+            if rx.recv_many(&mut msgs, 4096).await == 0 {
+                return;
+            }
+        } else {
+            // More may have arrived while a permit was awaited.
+            while let Ok(m) = rx.try_recv() {
+                msgs.push(m);
+            }
+        }
         for m in msgs.drain(..) {
             match m {
                 FrontendMsg::Propose(p) => proposals.push(p),
                 FrontendMsg::Touch(t) => touches.extend(t),
             }
         }
+        let leader = metrics.borrow().current_leader;
         let failed: Vec<u64> = match leader {
             Some(l) if l == my_id => {
-                let mut failed = Vec::new();
-                for p in proposals {
-                    let seq = p.seq;
-                    if raft.client_write_ff(p).await.is_err() {
-                        failed.push(seq);
-                    }
-                }
                 if !touches.is_empty() {
-                    let _ = core.send(CoreMsg::Touch(touches)).await;
+                    let _ = core
+                        .send(CoreMsg::Touch(std::mem::take(&mut touches)))
+                        .await;
                 }
-                failed
+                if proposals.is_empty() {
+                    continue;
+                }
+                let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+                    // Let the queue grow into a bigger batch while entries are in flight.
+                    tokio::select! {
+                        p = in_flight.clone().acquire_owned() => drop(p),
+                        m = rx.recv() => if let Some(m) = m { msgs.push(m) },
+                    }
+                    continue;
+                };
+                let take = proposals.len().min(MAX_BATCH);
+                let batch: Vec<Proposal> = proposals.drain(..take).collect();
+                let mine: Vec<u64> = batch
+                    .iter()
+                    .filter(|p| p.from == my_id)
+                    .map(|p| p.seq)
+                    .collect();
+                let entry = Batch {
+                    proposals: batch,
+                    permit: Some(Arc::new(permit)),
+                };
+                if raft.client_write_ff(entry).await.is_err() {
+                    mine
+                } else {
+                    Vec::new()
+                }
             }
             Some(l) => {
-                let seqs: Vec<u64> = proposals.iter().map(|p| p.seq).collect();
-                let delivered = send_to_leader(&mut link, l, &peers, proposals, touches).await;
-                if delivered {
+                // Only our own writes go on: a forwarded write that reached us
+                // after we lost the lead is dropped (its server disconnects
+                // its client when it sees the new leader).
+                let own: Vec<Proposal> = proposals.drain(..).filter(|p| p.from == my_id).collect();
+                let seqs: Vec<u64> = own.iter().map(|p| p.seq).collect();
+                let touched = std::mem::take(&mut touches);
+                if send_to_leader(&mut link, l, &peers, own, touched).await {
                     Vec::new()
                 } else {
                     watch.suspect(l);
                     seqs
                 }
             }
-            None => proposals.iter().map(|p| p.seq).collect(),
+            None => {
+                touches.clear();
+                proposals
+                    .drain(..)
+                    .filter(|p| p.from == my_id)
+                    .map(|p| p.seq)
+                    .collect()
+            }
         };
         if !failed.is_empty() {
             let _ = core.send(CoreMsg::ProposalsFailed(failed)).await;

@@ -134,13 +134,14 @@ pub async fn start(
     .map_err(|e| EnsembleError::Raft(e.to_string()))?;
 
     let watch = LeaderWatch::new(raft.clone(), my_id, peers.clone());
+    let (frontend_tx, frontend_rx) = mpsc::unbounded_channel::<FrontendMsg>();
     tokio::spawn(network::serve(
         listener,
         raft.clone(),
         core_tx.clone(),
         watch.clone(),
+        frontend_tx.clone(),
     ));
-    let (frontend_tx, frontend_rx) = mpsc::unbounded_channel::<FrontendMsg>();
     tokio::spawn(network::frontend(
         my_id,
         raft.clone(),

@@ -772,27 +772,37 @@ impl Core {
         }
     }
 
-    /// Applies one committed Raft entry; answers the client if it was ours.
+    /// Applies one committed Raft entry; answers the clients whose writes it holds.
     fn apply_entry(&mut self, entry: raft::Entry) {
-        let zxid = raft::zxid_of(&entry.log_id);
         let Some(e) = &mut self.ensemble else { return };
         e.applied = Some(entry.log_id);
-        let (from, seq, command) = match entry.payload {
-            openraft::EntryPayload::Normal(Proposal { from, seq, command }) => (from, seq, command),
+        let batch = match entry.payload {
+            openraft::EntryPayload::Normal(batch) => batch,
             openraft::EntryPayload::Membership(m) => {
                 e.membership = Membership::new(Some(entry.log_id), m);
-                self.state.last_zxid = self.state.last_zxid.max(zxid);
+                self.advance_zxid(raft::zxid_of(&entry.log_id, 0));
                 return;
             }
             openraft::EntryPayload::Blank => {
-                self.state.last_zxid = self.state.last_zxid.max(zxid);
+                self.advance_zxid(raft::zxid_of(&entry.log_id, 0));
                 return;
             }
         };
-        let origin = if from == e.my_id {
-            e.pending.remove(&seq).unwrap_or(Origin::None)
-        } else {
-            Origin::None
+        for (position, proposal) in batch.proposals.into_iter().enumerate() {
+            let zxid = raft::zxid_of(&entry.log_id, position);
+            self.apply_proposal(proposal, zxid, &entry.log_id);
+        }
+    }
+
+    fn advance_zxid(&mut self, zxid: i64) {
+        self.state.last_zxid = self.state.last_zxid.max(zxid);
+    }
+
+    fn apply_proposal(&mut self, proposal: Proposal, zxid: i64, log_id: &LogId) {
+        let Proposal { from, seq, command } = proposal;
+        let origin = match &mut self.ensemble {
+            Some(e) if from == e.my_id => e.pending.remove(&seq).unwrap_or(Origin::None),
+            _ => Origin::None,
         };
         match command {
             Command::Txn(bytes) => match Txn::decode(&bytes) {
@@ -802,15 +812,15 @@ impl Core {
                 }
                 Err(err) => {
                     // Same bytes everywhere, so every replica skips it alike.
-                    tracing::error!("skipping undecodable entry {}: {err}", entry.log_id);
-                    self.state.last_zxid = self.state.last_zxid.max(zxid);
+                    tracing::error!("skipping undecodable write in entry {log_id}: {err}");
+                    self.advance_zxid(zxid);
                     if let Some(conn) = origin.conn() {
                         self.close_conn(conn);
                     }
                 }
             },
             Command::Barrier => {
-                self.state.last_zxid = self.state.last_zxid.max(zxid);
+                self.advance_zxid(zxid);
                 if let Origin::Sync { conn, xid, path } = origin {
                     let mut body = Vec::new();
                     body.put_string(&path);
