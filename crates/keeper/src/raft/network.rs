@@ -350,6 +350,8 @@ async fn serve_peer(
 pub enum FrontendMsg {
     Propose(Proposal),
     Touch(Vec<i64>),
+    /// snapCount transactions were applied since the last snapshot.
+    Snapshot,
 }
 
 /// Proposes writes: when this server leads, its own and those its followers
@@ -386,6 +388,9 @@ pub async fn frontend(
             match m {
                 FrontendMsg::Propose(p) => proposals.push(p),
                 FrontendMsg::Touch(t) => touches.extend(t),
+                FrontendMsg::Snapshot => {
+                    let _ = raft.trigger().snapshot().await;
+                }
             }
         }
         let leader = metrics.borrow().current_leader;

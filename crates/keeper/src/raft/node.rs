@@ -62,8 +62,10 @@ fn raft_config(cfg: &KeeperConfig) -> Result<Config, EnsembleError> {
         heartbeat_interval: HEARTBEAT_MS,
         election_timeout_min: ELECTION_TIMEOUT_MIN_MS,
         election_timeout_max: ELECTION_TIMEOUT_MAX_MS,
+        // The core asks for a snapshot every snapCount transactions; this is a backstop.
         snapshot_policy: SnapshotPolicy::LogsSinceLast(snap_every),
-        max_in_snapshot_log_to_keep: (snap_every / 10).min(1000),
+        // Entries kept behind a snapshot for followers that lag a little (each holds a batch).
+        max_in_snapshot_log_to_keep: (snap_every / 100).clamp(10, 100),
         max_payload_entries: 1000,
         ..Default::default()
     }

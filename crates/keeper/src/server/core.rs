@@ -788,6 +788,13 @@ impl Core {
                 return;
             }
         };
+        // Snapshots follow snapCount transactions, as in ZooKeeper (an entry
+        // holds a batch of them); openraft then purges the log behind them.
+        self.since_snapshot += batch.proposals.len() as u64;
+        if self.since_snapshot >= self.cfg.snap_count {
+            self.since_snapshot = 0;
+            let _ = e.frontend.send(FrontendMsg::Snapshot);
+        }
         for (position, proposal) in batch.proposals.into_iter().enumerate() {
             let zxid = raft::zxid_of(&entry.log_id, position);
             self.apply_proposal(proposal, zxid, &entry.log_id);
