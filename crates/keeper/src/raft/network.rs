@@ -7,7 +7,7 @@
 //! proposes them in the order the follower sent them (per-session FIFO).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -31,6 +31,8 @@ use crate::server::core::CoreMsg;
 /// Largest frame accepted (snapshot chunks are at most openraft's chunk size).
 const MAX_FRAME: u32 = 256 * 1024 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long writes wait for a new leader before their clients are disconnected.
+const HOLD_WRITES: Duration = Duration::from_millis(super::node::QUORUM_LOSS_MS);
 /// Bytes of entries sent in one AppendEntries. openraft bounds a request by
 /// entry count only and gives it one heartbeat interval to complete (follower
 /// fsync included), so a batch of large znodes is sent in parts.
@@ -367,8 +369,9 @@ pub async fn frontend(
     core: mpsc::Sender<CoreMsg>,
     watch: LeaderWatch,
 ) {
-    let metrics = raft.metrics();
+    let mut metrics = raft.metrics();
     let in_flight = Arc::new(Semaphore::new(MAX_BATCHES_IN_FLIGHT));
+    let mut leaderless_since: Option<Instant> = None;
     let mut link: Option<(NodeId, TcpStream)> = None;
     let mut msgs = Vec::new();
     let mut proposals: Vec<Proposal> = Vec::new();
@@ -394,6 +397,9 @@ pub async fn frontend(
             }
         }
         let leader = metrics.borrow().current_leader;
+        if leader.is_some() {
+            leaderless_since = None;
+        }
         let failed: Vec<u64> = match leader {
             Some(l) if l == my_id => {
                 if !touches.is_empty() {
@@ -433,17 +439,31 @@ pub async fn frontend(
                 // Only our own writes go on: a forwarded write that reached us
                 // after we lost the lead is dropped (its server disconnects
                 // its client when it sees the new leader).
-                let own: Vec<Proposal> = proposals.drain(..).filter(|p| p.from == my_id).collect();
-                let seqs: Vec<u64> = own.iter().map(|p| p.seq).collect();
+                proposals.retain(|p| p.from == my_id);
                 let touched = std::mem::take(&mut touches);
-                if send_to_leader(&mut link, l, &peers, own, touched).await {
-                    Vec::new()
-                } else {
-                    watch.suspect(l);
-                    seqs
+                match send_to_leader(&mut link, l, &peers, &proposals, touched).await {
+                    Sent::Done => {
+                        proposals.clear();
+                        Vec::new()
+                    }
+                    Sent::Unknown => {
+                        watch.suspect(l);
+                        proposals.drain(..).map(|p| p.seq).collect()
+                    }
+                    Sent::NotSent => {
+                        // The leader is probably gone: hold the writes for the next one.
+                        watch.suspect(l);
+                        if hold(&mut leaderless_since, &mut metrics, &mut rx, &mut msgs).await {
+                            continue;
+                        }
+                        proposals.drain(..).map(|p| p.seq).collect()
+                    }
                 }
             }
             None => {
+                if hold(&mut leaderless_since, &mut metrics, &mut rx, &mut msgs).await {
+                    continue;
+                }
                 touches.clear();
                 proposals
                     .drain(..)
@@ -458,32 +478,62 @@ pub async fn frontend(
     }
 }
 
+/// How a hand-over to the leader went.
+enum Sent {
+    Done,
+    /// Nothing was sent (no connection): the proposals can wait for a leader.
+    NotSent,
+    /// A write failed part-way: the proposals' outcome is unknown.
+    Unknown,
+}
+
+/// While an election is under way (up to [`HOLD_WRITES`]), waits a little for
+/// a leader (or for more messages, into `msgs`) and returns true: the caller
+/// keeps its writes for the next leader. Afterwards returns false.
+async fn hold(
+    since: &mut Option<Instant>,
+    metrics: &mut tokio::sync::watch::Receiver<openraft::RaftMetrics<NodeId, BasicNode>>,
+    rx: &mut mpsc::UnboundedReceiver<FrontendMsg>,
+    msgs: &mut Vec<FrontendMsg>,
+) -> bool {
+    let since = *since.get_or_insert_with(Instant::now);
+    if since.elapsed() > HOLD_WRITES {
+        return false;
+    }
+    tokio::select! {
+        _ = metrics.changed() => {}
+        m = rx.recv() => msgs.extend(m),
+        _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+    }
+    true
+}
+
 async fn send_to_leader(
     link: &mut Option<(NodeId, TcpStream)>,
     leader: NodeId,
     peers: &BTreeMap<NodeId, String>,
-    proposals: Vec<Proposal>,
+    proposals: &[Proposal],
     touches: Vec<i64>,
-) -> bool {
+) -> Sent {
     if link.as_ref().is_some_and(|(id, _)| *id != leader) {
         *link = None;
     }
     if link.is_none() {
         let Some(addr) = peers.get(&leader) else {
-            return false;
+            return Sent::NotSent;
         };
         match connect(addr).await {
             Ok(s) => *link = Some((leader, s)),
             Err(e) => {
                 tracing::warn!("cannot reach leader {leader} at {addr}: {e}");
-                return false;
+                return Sent::NotSent;
             }
         }
     }
     let stream = &mut link.as_mut().expect("connected above").1;
     let mut ok = true;
     if !proposals.is_empty() {
-        ok = write_frame(stream, &PeerRequest::Forward(proposals))
+        ok = write_frame(stream, &PeerRequest::Forward(proposals.to_vec()))
             .await
             .is_ok();
     }
@@ -494,6 +544,7 @@ async fn send_to_leader(
     }
     if !ok {
         *link = None;
+        return Sent::Unknown;
     }
-    ok
+    Sent::Done
 }

@@ -66,7 +66,8 @@ fn raft_config(cfg: &KeeperConfig) -> Result<Config, EnsembleError> {
         snapshot_policy: SnapshotPolicy::LogsSinceLast(snap_every),
         // Entries kept behind a snapshot for followers that lag a little (each holds a batch).
         max_in_snapshot_log_to_keep: (snap_every / 100).clamp(10, 100),
-        max_payload_entries: 1000,
+        // Entries hold batches: keep a replication request (and its clones) small.
+        max_payload_entries: 64,
         ..Default::default()
     }
     .validate()

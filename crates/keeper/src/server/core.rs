@@ -129,6 +129,9 @@ struct Ensemble {
     membership: Membership,
     /// Follower: sessions active here since the last report to the leader.
     touched: HashSet<i64>,
+    /// Since when no leader is known (after one was), and the first proposal
+    /// made since then: older ones may have gone to the lost leader.
+    looking: Option<(Instant, u64)>,
 }
 
 struct Pending {
@@ -228,6 +231,7 @@ impl Core {
             applied,
             membership,
             touched: HashSet::new(),
+            looking: None,
         });
         self
     }
@@ -415,6 +419,16 @@ impl Core {
     /// containers and expired TTL nodes. Called periodically.
     pub fn tick(&mut self) {
         if let Some(e) = &mut self.ensemble {
+            let leaderless_too_long = e.looking.is_some_and(|(since, _)| {
+                since.elapsed() > std::time::Duration::from_millis(raft::node::QUORUM_LOSS_MS)
+            });
+            if leaderless_too_long {
+                tracing::info!("no leader for a while: disconnecting clients");
+                e.looking = None;
+                e.pending.clear();
+                self.close_all_conns();
+                return;
+            }
             if e.role.mode != Mode::Leader {
                 // Only the leader expires sessions; tell it which are alive here.
                 if !e.touched.is_empty() {
@@ -841,10 +855,12 @@ impl Core {
         }
     }
 
-    /// The ensemble role changed. Any change of leader or term disconnects the
-    /// clients (as ZooKeeper's followers do when they lose their leader): the
-    /// outcome of their pending writes is unknown, and they reconnect to a
-    /// server of the majority.
+    /// The ensemble role changed. While a new leader is elected, connections
+    /// stay and new writes wait for it (the frontend holds them); once it is
+    /// there, clients whose writes went to the old leader are disconnected:
+    /// their outcome is unknown (ZooKeeper's ConnectionLoss). A leader that
+    /// lost its majority, or a member without a leader for long (see
+    /// [`Self::tick`]), disconnects all clients so they move to the majority.
     fn on_role(&mut self, role: Role) {
         let Some(e) = &mut self.ensemble else { return };
         let old = e.role;
@@ -858,11 +874,32 @@ impl Core {
             role.leader,
             role.term
         );
-        e.pending.clear();
-        e.touched.clear();
         self.closing.clear();
         self.reaping.clear();
-        self.close_all_conns();
+        e.touched.clear();
+        if role.mode == Mode::Looking {
+            if old.mode == Mode::Leader {
+                e.pending.clear();
+                self.close_all_conns();
+            } else if e.looking.is_none() {
+                e.looking = Some((Instant::now(), e.next_seq));
+            }
+            return;
+        }
+        let cut = match e.looking.take() {
+            Some((_, first_held)) if old.mode == Mode::Looking => first_held,
+            _ => e.next_seq,
+        };
+        let stale: Vec<ConnId> = e
+            .pending
+            .iter()
+            .filter(|(seq, _)| **seq < cut)
+            .filter_map(|(_, origin)| origin.conn())
+            .collect();
+        e.pending.retain(|seq, _| *seq >= cut);
+        for conn in stale {
+            self.close_conn(conn);
+        }
         if role.mode == Mode::Leader {
             self.restart_session_clocks();
         }
