@@ -442,15 +442,15 @@ pub async fn frontend(
                 proposals.retain(|p| p.from == my_id);
                 let touched = std::mem::take(&mut touches);
                 match send_to_leader(&mut link, l, &peers, &proposals, touched).await {
-                    Sent::Done => {
+                    Handover::Delivered => {
                         proposals.clear();
                         Vec::new()
                     }
-                    Sent::Unknown => {
+                    Handover::Unknown => {
                         watch.suspect(l);
                         proposals.drain(..).map(|p| p.seq).collect()
                     }
-                    Sent::NotSent => {
+                    Handover::Unreachable => {
                         // The leader is probably gone: hold the writes for the next one.
                         watch.suspect(l);
                         if hold(&mut leaderless_since, &mut metrics, &mut rx, &mut msgs).await {
@@ -479,10 +479,10 @@ pub async fn frontend(
 }
 
 /// How a hand-over to the leader went.
-enum Sent {
-    Done,
+enum Handover {
+    Delivered,
     /// Nothing was sent (no connection): the proposals can wait for a leader.
-    NotSent,
+    Unreachable,
     /// A write failed part-way: the proposals' outcome is unknown.
     Unknown,
 }
@@ -514,19 +514,19 @@ async fn send_to_leader(
     peers: &BTreeMap<NodeId, String>,
     proposals: &[Proposal],
     touches: Vec<i64>,
-) -> Sent {
+) -> Handover {
     if link.as_ref().is_some_and(|(id, _)| *id != leader) {
         *link = None;
     }
     if link.is_none() {
         let Some(addr) = peers.get(&leader) else {
-            return Sent::NotSent;
+            return Handover::Unreachable;
         };
         match connect(addr).await {
             Ok(s) => *link = Some((leader, s)),
             Err(e) => {
                 tracing::warn!("cannot reach leader {leader} at {addr}: {e}");
-                return Sent::NotSent;
+                return Handover::Unreachable;
             }
         }
     }
@@ -544,7 +544,7 @@ async fn send_to_leader(
     }
     if !ok {
         *link = None;
-        return Sent::Unknown;
+        return Handover::Unknown;
     }
-    Sent::Done
+    Handover::Delivered
 }
