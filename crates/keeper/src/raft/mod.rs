@@ -33,6 +33,14 @@
 //! - `<dataDir>/raft/vote`: the last vote (see [`log_store`]).
 //! - `<dataDir>/raft/snapshot`: the newest snapshot (see [`state_machine`]).
 //!
+//! # Quorum loss
+//! A leader that heard from no majority for [`node::QUORUM_LOSS_MS`] stops
+//! serving: it disconnects its clients and refuses new sessions, so they move
+//! to a member of the majority. A follower whose leader is gone keeps its
+//! clients while a new leader is elected (their writes wait for it) and
+//! disconnects them if none appears within the same time. There is no
+//! read-only mode (`isro` answers `rw`; a member without quorum refuses sessions).
+//!
 //! # Durability
 //! Log entries are fdatasync'ed before openraft is told they are flushed (the
 //! append callback), and the vote is fsync'ed before `save_vote` returns, so a
