@@ -380,7 +380,9 @@ class Ensemble:
     port (a connect string for kazoo).
     """
 
-    def __init__(self, kind, size=3, tick_time=2000, extra_cfg=None, name="ens"):
+    def __init__(self, kind, size=3, tick_time=2000, extra_cfg=None, name="ens",
+                 own_host_any=False):
+        """own_host_any: each member lists itself as 0.0.0.0 (as seed 002's zoo.cfg does)."""
         self.kind = kind
         self.servers = [KeeperServer(kind, tick_time=tick_time, extra_cfg=extra_cfg,
                                      name=f"{name}-{i + 1}") for i in range(size)]
@@ -391,6 +393,9 @@ class Ensemble:
                                         f";127.0.0.1:{srv.port}")
         for srv in self.servers:
             srv.cfg.update(lines)
+            if own_host_any:
+                key = f"server.{srv.myid}"
+                srv.cfg[key] = srv.cfg[key].replace("127.0.0.1:", "0.0.0.0:", 1)
             with open(os.path.join(srv.data_dir, "myid"), "w") as f:
                 f.write(f"{srv.myid}\n")
         self.hosts = ",".join(srv.hosts for srv in self.servers)

@@ -60,9 +60,10 @@ def ens_kind(request):
 def make_ensemble(ens_kind, request):
     made = []
 
-    def factory(size=3, extra_cfg=None, start=True):
+    def factory(size=3, extra_cfg=None, start=True, own_host_any=False):
         ens = Ensemble(ens_kind, size=size, extra_cfg=extra_cfg,
-                       name=request.node.name[:30].replace("/", "_"))
+                       name=request.node.name[:30].replace("/", "_"),
+                       own_host_any=own_host_any)
         made.append(ens)
         conftest._LIVE_SERVERS.extend(ens.servers)
         if start:
@@ -146,6 +147,23 @@ def test_ensemble_elects_one_leader_and_reports_modes(ensemble):
         assert [r[0] for r in rows] == ["server.1", "server.2", "server.3"]
         assert sorted(r[2] for r in rows) == ["follower", "follower", "leader"]
         print("\n" + out.stdout)
+
+
+def test_seed_002_config_with_own_entry_on_any_address(make_ensemble, clients):
+    """Seed 002 lists each member's own server.N as 0.0.0.0 (bind everywhere)."""
+    ens = make_ensemble(own_host_any=True)
+    assert "server.1=0.0.0.0:" in open(ens[0].cfg_path).read()
+    old = ens.wait_leader()
+    k = clients(ens.hosts)
+    k.create("/any", b"1")
+    old.kill()
+    retry(lambda: k.set("/any", b"2"))
+    ens.wait_leader(exclude=(old,))
+    old.start()
+    wait_until(lambda: old.mode() == "follower", msg="old leader to follow")
+    late = clients(old.hosts)
+    late.sync("/any")
+    assert late.get("/any")[0] == b"2"
 
 
 def test_writes_through_any_member_are_seen_everywhere(ensemble, clients):
