@@ -259,8 +259,12 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         }
     }
 
+    /// Retries to an unreachable member: 100 ms, doubling up to 1 s.
     fn backoff(&self) -> openraft::network::Backoff {
-        openraft::network::Backoff::new(std::iter::repeat(Duration::from_millis(100)))
+        let delays = (0..4)
+            .map(|i| Duration::from_millis(100 << i))
+            .chain(std::iter::repeat(Duration::from_secs(1)));
+        openraft::network::Backoff::new(delays)
     }
 }
 
