@@ -7,6 +7,11 @@
 //! get of `--value-size`-byte values, `--inflight` requests outstanding per session), samples the
 //! server's RSS from /proc, stops the server and removes the directory.
 //!
+//! With `--members 3` each target runs as a 3-member ensemble (server.N lines + myid), the
+//! sessions are spread over the members (session i on member i mod 3, so most writes are
+//! forwarded to the leader), memory is summed over the members, and after the load the leader
+//! is killed with SIGKILL and the time to the first successful write is measured.
+//!
 //! This is a benchmark, not a test: it prints figures and never fails on them.
 
 use std::collections::BTreeMap;
@@ -108,6 +113,10 @@ struct Args {
     /// go idle (under a quarter of a core busy over one second); 0 = don't wait.
     #[arg(long, default_value_t = 60)]
     wait_idle_secs: u64,
+    /// Members per target: 1 = standalone; 3 (or more) = an ensemble, with a failover
+    /// measurement (kill -9 the leader, time to the first successful write) after the load.
+    #[arg(long, default_value_t = 1)]
+    members: usize,
     /// Seconds to wait for a server to answer `ruok`.
     #[arg(long, default_value_t = 90)]
     startup_timeout_secs: u64,
@@ -215,6 +224,18 @@ struct TargetResult {
     phases: Vec<PhaseResult>,
     idle: Mem,
     loaded: Mem,
+    /// Ensembles: kill -9 of the leader -> first successful write.
+    failover: Option<Duration>,
+}
+
+impl Mem {
+    /// Memory of several processes (an ensemble's members) added up.
+    fn sum(mems: impl IntoIterator<Item = Mem>) -> Mem {
+        mems.into_iter().fold(Mem::default(), |a, m| Mem {
+            rss_kib: a.rss_kib + m.rss_kib,
+            hwm_kib: a.hwm_kib + m.hwm_kib,
+        })
+    }
 }
 
 fn main() -> Result<()> {
@@ -236,8 +257,9 @@ async fn run(args: Args) -> Result<()> {
         TargetSel::Both => vec![Target::Rill, Target::Zookeeper],
     };
     println!(
-        "keeper-bench: sessions={} inflight/session={} ops/phase={} value={}B phases={} \
+        "keeper-bench: members={} sessions={} inflight/session={} ops/phase={} value={}B phases={} \
          warmup={} ops/phase client={:?} client-threads={} forceSync={}",
+        args.members,
         args.sessions,
         args.inflight,
         args.ops,
@@ -291,22 +313,68 @@ async fn bench_target(args: &Args, target: Target) -> Result<TargetResult> {
     if let Ok(load) = fs::read_to_string("/proc/loadavg") {
         println!("{target}: machine loadavg before start: {}", load.trim());
     }
-    let mut server = Server::start(args, target)?;
-    println!(
-        "{target}: pid {} listening on {}",
-        server.pid(),
-        server.addr
-    );
-    server
-        .wait_ready(Duration::from_secs(args.startup_timeout_secs))
-        .await?;
+    let n = args.members.max(1);
+    let ports = (0..n).map(|_| free_port()).collect::<Result<Vec<u16>>>()?;
+    let quorum = if n > 1 {
+        let mut lines = String::new();
+        for (i, port) in ports.iter().enumerate() {
+            lines.push_str(&format!(
+                "server.{}=127.0.0.1:{}:{};127.0.0.1:{port}\n",
+                i + 1,
+                free_port()?,
+                free_port()?
+            ));
+        }
+        Some(lines)
+    } else {
+        None
+    };
+    let mut servers = Vec::with_capacity(n);
+    for (i, port) in ports.iter().enumerate() {
+        let member = quorum.as_deref().map(|q| (i + 1, q));
+        let server = Server::start(args, target, *port, member)?;
+        println!(
+            "{target}: pid {} listening on {}",
+            server.pid(),
+            server.addr
+        );
+        servers.push(server);
+    }
+    for server in &mut servers {
+        server
+            .wait_ready(Duration::from_secs(args.startup_timeout_secs))
+            .await?;
+    }
+    if n > 1 {
+        let t = Instant::now();
+        let leader = wait_leader(&servers, Duration::from_secs(args.startup_timeout_secs)).await?;
+        println!(
+            "{target}: member {} leads (after {:.1}s)",
+            leader + 1,
+            t.elapsed().as_secs_f64()
+        );
+    }
     // Give the JVM's (or rill's) background start-up work a moment to settle before sampling.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle = read_mem(server.pid())?;
+    let pids: Vec<u32> = servers.iter().map(Server::pid).collect();
+    let idle = Mem::sum(pids.iter().map(|p| read_mem(*p).unwrap_or_default()));
 
-    let outcome = load(args, target, &server).await;
-    let loaded = read_mem(server.pid()).unwrap_or_default();
-    server.stop().await;
+    let outcome = load(args, target, &servers).await;
+    let loaded = Mem::sum(pids.iter().map(|p| read_mem(*p).unwrap_or_default()));
+    let failover = if n > 1 && outcome.is_ok() {
+        match measure_failover(target, &mut servers).await {
+            Ok(d) => Some(d),
+            Err(e) => {
+                println!("{target}: failover measurement failed: {e:#}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    for server in &mut servers {
+        server.stop().await;
+    }
     let phases = outcome?;
     Ok(TargetResult {
         target,
@@ -314,14 +382,94 @@ async fn bench_target(args: &Args, target: Target) -> Result<TargetResult> {
         phases,
         idle,
         loaded,
+        failover,
     })
 }
 
-async fn load(args: &Args, target: Target, server: &Server) -> Result<Vec<PhaseResult>> {
-    let connect = server.addr.to_string();
+/// The member whose `srvr` says `Mode: leader`, once the others follow.
+async fn wait_leader(servers: &[Server], timeout: Duration) -> Result<usize> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut modes = Vec::new();
+        for s in servers {
+            let addr = s.addr;
+            let mode = tokio::task::spawn_blocking(move || four_letter(addr, "srvr"))
+                .await?
+                .ok()
+                .and_then(|a| {
+                    a.lines()
+                        .find_map(|l| l.strip_prefix("Mode: ").map(str::to_owned))
+                });
+            modes.push(mode);
+        }
+        let leaders: Vec<usize> = (0..modes.len())
+            .filter(|i| modes[*i].as_deref() == Some("leader"))
+            .collect();
+        let all_in = modes
+            .iter()
+            .all(|m| matches!(m.as_deref(), Some("leader" | "follower")));
+        if leaders.len() == 1 && all_in {
+            return Ok(leaders[0]);
+        }
+        if Instant::now() > deadline {
+            bail!("no leader within {timeout:?} (modes: {modes:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Kills the leader with SIGKILL and retries a create (through a session whose connect string
+/// lists every member) until one succeeds.
+async fn measure_failover(target: Target, servers: &mut [Server]) -> Result<Duration> {
+    let connect = servers
+        .iter()
+        .map(|s| s.addr.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let client = zk::Client::connector()
+        .with_session_timeout(Duration::from_secs(30))
+        .connect(&connect)
+        .await
+        .with_context(|| format!("connect to {target} at {connect}"))?;
+    ensure_node(&client, "/failover").await?;
+    let leader = wait_leader(servers, Duration::from_secs(30)).await?;
+    let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    let t0 = Instant::now();
+    if let Some(child) = servers[leader].child.as_mut() {
+        child.kill()?;
+        let _ = child.wait();
+    }
+    servers[leader].child = None;
+    let mut attempts = 0u32;
+    let took = loop {
+        attempts += 1;
+        match client
+            .create(&format!("/failover/n{attempts}"), b"x", &opts)
+            .await
+        {
+            Ok(_) => break t0.elapsed(),
+            Err(_) if t0.elapsed() < Duration::from_secs(60) => {
+                tokio::time::sleep(Duration::from_millis(5)).await
+            }
+            Err(e) => bail!("no successful write within 60s after the kill: {e}"),
+        }
+    };
+    println!(
+        "{target}: failover: kill -9 of the leader (member {}) -> first successful write after \
+         {} ms ({attempts} attempts)",
+        leader + 1,
+        ms(took)
+    );
+    Ok(took)
+}
+
+async fn load(args: &Args, target: Target, servers: &[Server]) -> Result<Vec<PhaseResult>> {
     let timeout = Duration::from_secs(30);
     let mut zk_clients = Vec::with_capacity(args.sessions);
-    for _ in 0..args.sessions {
+    // Session s on member s mod n: an ensemble's load is spread like a client pool's.
+    let member = |s: usize| &servers[s % servers.len()];
+    for s in 0..args.sessions {
+        let connect = member(s).addr.to_string();
         let client = zk::Client::connector()
             .with_session_timeout(timeout)
             .connect(&connect)
@@ -335,7 +483,7 @@ async fn load(args: &Args, target: Target, server: &Server) -> Result<Vec<PhaseR
     let value: Arc<[u8]> = (0..args.value_size)
         .map(|i| b'a' + (i % 26) as u8)
         .collect();
-    let pid = server.pid();
+    let pids: Vec<u32> = servers.iter().map(Server::pid).collect();
 
     for root in ["/warm", "/bench"] {
         ensure_node(&zk_clients[0], root).await?;
@@ -347,10 +495,11 @@ async fn load(args: &Args, target: Target, server: &Server) -> Result<Vec<PhaseR
         ClientKind::Zk => Sessions::Zk(zk_clients),
         ClientKind::Raw => {
             let mut raw = Vec::with_capacity(args.sessions);
-            for _ in 0..args.sessions {
-                let session = RawSession::connect(server.addr, timeout)
+            for s in 0..args.sessions {
+                let addr = member(s).addr;
+                let session = RawSession::connect(addr, timeout)
                     .await
-                    .with_context(|| format!("raw connect to {target} at {connect}"))?;
+                    .with_context(|| format!("raw connect to {target} at {addr}"))?;
                 raw.push(Arc::new(tokio::sync::Mutex::new(session)));
             }
             Sessions::Raw(raw)
@@ -369,7 +518,7 @@ async fn load(args: &Args, target: Target, server: &Server) -> Result<Vec<PhaseR
                 warm_ops,
                 args.inflight,
                 &value,
-                pid,
+                &pids,
             )
             .await;
             errors += r.error_count();
@@ -392,7 +541,7 @@ async fn load(args: &Args, target: Target, server: &Server) -> Result<Vec<PhaseR
                 args.ops,
                 args.inflight,
                 &value,
-                pid,
+                &pids,
             )
             .await;
             println!("{target}: (unmeasured) created {} nodes for {phase}", r.ok);
@@ -407,7 +556,7 @@ async fn load(args: &Args, target: Target, server: &Server) -> Result<Vec<PhaseR
             args.ops,
             args.inflight,
             &value,
-            pid,
+            &pids,
         )
         .await;
         println!("{target}: {}", phase_line(&r));
@@ -440,8 +589,9 @@ async fn run_phase(
     ops: usize,
     inflight: usize,
     value: &Arc<[u8]>,
-    server_pid: u32,
+    server_pids: &[u32],
 ) -> PhaseResult {
+    let servers_cpu = || server_pids.iter().map(|p| proc_cpu(*p)).sum::<Duration>();
     let sessions = clients.len();
     let barrier = Arc::new(Barrier::new(sessions + 1));
     let mut tasks = Vec::with_capacity(sessions);
@@ -468,7 +618,7 @@ async fn run_phase(
             }
         });
     }
-    let cpu0 = (self_cpu(), proc_cpu(server_pid), machine_busy());
+    let cpu0 = (self_cpu(), servers_cpu(), machine_busy());
     barrier.wait().await;
     let start = Instant::now();
     let mut latencies: Vec<u32> = Vec::with_capacity(ops);
@@ -491,7 +641,7 @@ async fn run_phase(
         }
     }
     let wall = start.elapsed();
-    let cpu1 = (self_cpu(), proc_cpu(server_pid), machine_busy());
+    let cpu1 = (self_cpu(), servers_cpu(), machine_busy());
     let client_cpu = cpu1.0.saturating_sub(cpu0.0);
     let server_cpu = cpu1.1.saturating_sub(cpu0.1);
     let other_cpu = cpu1
@@ -621,7 +771,13 @@ struct Server {
 }
 
 impl Server {
-    fn start(args: &Args, target: Target) -> Result<Server> {
+    /// Starts one server on client `port`; `member` = (myid, server.N lines) for an ensemble.
+    fn start(
+        args: &Args,
+        target: Target,
+        port: u16,
+        member: Option<(usize, &str)>,
+    ) -> Result<Server> {
         let rill_bin = match target {
             Target::Rill => Some(fs::canonicalize(&args.rill_bin).with_context(|| {
                 format!(
@@ -632,7 +788,10 @@ impl Server {
             Target::Zookeeper => None,
         };
         let base = args.work_dir.clone().unwrap_or_else(std::env::temp_dir);
-        let dir = base.join(format!("keeper-bench-{}-{target}", std::process::id()));
+        let dir = base.join(match member {
+            None => format!("keeper-bench-{}-{target}", std::process::id()),
+            Some((id, _)) => format!("keeper-bench-{}-{target}-{id}", std::process::id()),
+        });
         if dir.exists() {
             fs::remove_dir_all(&dir).with_context(|| format!("clear {}", dir.display()))?;
         }
@@ -642,8 +801,14 @@ impl Server {
         for d in [&data, &datalog, &logs] {
             fs::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
         }
-        let port = free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let quorum = match member {
+            None => String::new(),
+            Some((id, lines)) => {
+                fs::write(data.join("myid"), format!("{id}\n"))?;
+                lines.to_owned()
+            }
+        };
         let cfg = dir.join("zoo.cfg");
         fs::write(
             &cfg,
@@ -658,7 +823,7 @@ impl Server {
                  maxClientCnxns=0\n\
                  4lw.commands.whitelist=*\n\
                  forceSync={}\n\
-                 admin.enableServer=false\n",
+                 admin.enableServer=false\n{quorum}",
                 data.display(),
                 datalog.display(),
                 args.force_sync,
@@ -976,6 +1141,13 @@ fn median_over_rounds(results: &[TargetResult], target: Target) -> Option<Target
             rss_kib: med(&|r| r.loaded.rss_kib as f64) as u64,
             hwm_kib: med(&|r| r.loaded.hwm_kib as f64) as u64,
         },
+        failover: {
+            let all: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r.failover.map(|d| d.as_secs_f64()))
+                .collect();
+            (!all.is_empty()).then(|| Duration::from_secs_f64(median_f64(all)))
+        },
     })
 }
 
@@ -1035,6 +1207,22 @@ fn print_rows(results: &[TargetResult]) {
             mib(t.loaded.hwm_kib)
         );
     }
+    if results.iter().any(|t| t.failover.is_some()) {
+        println!();
+        println!(
+            "{:<10} {:>6} {:>28}",
+            "target", "round", "kill -9 leader -> write ms"
+        );
+        for t in results {
+            let f = t.failover.map_or("-".to_string(), ms);
+            println!(
+                "{:<10} {:>6} {:>28}",
+                t.target.to_string(),
+                round_label(t),
+                f
+            );
+        }
+    }
 }
 
 fn print_ratios(results: &[TargetResult]) {
@@ -1073,4 +1261,14 @@ fn print_ratios(results: &[TargetResult]) {
         "",
         if rss <= 0.1 { "yes" } else { "NO" }
     );
+    if let (Some(r), Some(z)) = (rill.failover, zoo.failover) {
+        let f = r.as_secs_f64() / z.as_secs_f64().max(1e-9);
+        println!(
+            "{:<9} {:>16} {:>16} {:>5}",
+            "failover",
+            format!("{f:.2}x [<=0.5x]"),
+            "",
+            if f <= 0.5 { "yes" } else { "NO" }
+        );
+    }
 }

@@ -1,6 +1,8 @@
 """Fixtures for the keeper (ZooKeeper-compatibility) suite.
 
-Targets: env KEEPER_TARGETS (comma list, default "rill,zookeeper").
+Targets: env KEEPER_TARGETS (comma list, default "rill,zookeeper,rill-ensemble";
+"rill-ensemble" / "zookeeper-ensemble" = a 3-member ensemble, connect string listing
+all three, raw clients and four-letter words on a follower).
 Rill binary: env RILL_BIN, default <repo>/target/debug/rill (rill tests skip if missing).
 Set KEEPER_KEEP_TMP=1 to keep the servers' temp dirs (config, data, logs).
 """
@@ -16,7 +18,7 @@ from kazoo.client import KazooClient
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from keeper_server import KeeperServer, RawClient, rill_bin  # noqa: E402
+from keeper_server import EnsembleTarget, KeeperServer, RawClient, rill_bin  # noqa: E402
 
 DEFAULT_TEST_TIMEOUT = 120.0
 
@@ -25,10 +27,10 @@ _LIVE_SERVERS = []
 
 
 def targets():
-    raw = os.environ.get("KEEPER_TARGETS", "rill,zookeeper")
+    raw = os.environ.get("KEEPER_TARGETS", "rill,zookeeper,rill-ensemble")
     out = [t.strip() for t in raw.split(",") if t.strip()]
     for t in out:
-        if t not in ("rill", "zookeeper"):
+        if t not in ("rill", "zookeeper", "rill-ensemble", "zookeeper-ensemble"):
             raise pytest.UsageError(f"KEEPER_TARGETS: unknown target {t!r}")
     return out
 
@@ -38,7 +40,7 @@ def pytest_configure(config):
 
 
 def skip_if_unavailable(kind):
-    if kind == "rill" and not os.path.exists(rill_bin()):
+    if kind.startswith("rill") and not os.path.exists(rill_bin()):
         pytest.skip(f"rill binary not found at {rill_bin()} "
                     f"(build it with `cargo build -p rill` or set RILL_BIN)")
 
@@ -118,7 +120,12 @@ def _shared_servers():
 def server(kind, _shared_servers, request):
     """A server shared by all tests of one kind (tests use unique root paths)."""
     srv = _shared_servers.get(kind)
-    if srv is None:
+    if srv is None and kind.endswith("-ensemble"):
+        srv = EnsembleTarget(kind.split("-")[0], name="shared")
+        _shared_servers[kind] = srv
+        _LIVE_SERVERS.extend(srv.ensemble.servers)
+        srv.start()
+    elif srv is None:
         srv = KeeperServer(kind, name="shared")
         _shared_servers[kind] = srv
         _LIVE_SERVERS.append(srv)
@@ -145,6 +152,8 @@ def make_server(kind, request):
     made = []
 
     def factory(tick_time=2000, extra_cfg=None, start=True, name=None):
+        if kind.endswith("-ensemble"):
+            pytest.skip("needs a private standalone server (ensembles: test_keeper_ensemble.py)")
         srv = KeeperServer(kind, tick_time=tick_time, extra_cfg=extra_cfg,
                            name=name or request.node.name[:40].replace("/", "_"))
         made.append(srv)
@@ -179,6 +188,8 @@ def kazoo_factory(server):
     clients = []
 
     def factory(srv=None, **kw):
+        if isinstance(srv or server, EnsembleTarget):
+            kw.setdefault("randomize_hosts", False)
         k = new_kazoo((srv or server).hosts, **kw)
         clients.append(k)
         return k

@@ -4,6 +4,8 @@
   server ("rill" = ``rill keeper --config zoo.cfg``, "zookeeper" = Apache
   ZooKeeper 3.8 from the Debian package) on a free loopback port with its own
   dataDir and dataLogDir.
+* ``Ensemble``: several ``KeeperServer`` processes of one kind forming an
+  ensemble (server.N lines + myid), with helpers to find the leader.
 * ``four_letter``: send a four-letter word and read the answer until close.
 * ``RawClient``: a tiny jute client speaking the wire protocol directly, for
   opcodes kazoo does not expose (addWatch, removeWatches, whoAmI, TTL, ...)
@@ -172,7 +174,7 @@ class KeeperServer:
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self, timeout=60.0):
+    def start(self, timeout=60.0, wait=True):
         assert not self.running(), "already running"
         if self.kind == "rill" and not os.path.exists(rill_bin()):
             raise ServerStartError(f"rill binary {rill_bin()} does not exist")
@@ -186,6 +188,8 @@ class KeeperServer:
                                      stdout=self._log_file, stderr=subprocess.STDOUT,
                                      cwd=self.root, env=env, start_new_session=True)
         self.starts += 1
+        if not wait:
+            return self
         try:
             self.wait_ready(timeout)
         except Exception:
@@ -297,8 +301,159 @@ class KeeperServer:
         c = RawClient(self.host, self.port, **kw)
         return c
 
+    def name_for_log(self):
+        return f"{self.kind} myid={getattr(self, 'myid', '-')} {self.hosts} ({self.log_path})"
+
+    def mode(self):
+        """'leader', 'follower', 'standalone', or None (not serving / not running)."""
+        try:
+            ans = self.four("srvr", timeout=2.0)
+        except OSError:
+            return None
+        for line in ans.splitlines():
+            if line.startswith("Mode:"):
+                return line.split(":", 1)[1].strip()
+        return None
+
+    def node_count(self):
+        for line in self.four("srvr").splitlines():
+            if line.startswith("Node count:"):
+                return int(line.split(":", 1)[1])
+        raise AssertionError("srvr has no Node count line")
+
     def __repr__(self):
         return f"<KeeperServer {self.kind} {self.hosts} pid={self.pid}>"
+
+
+class EnsembleTarget:
+    """A 3-member ensemble that looks like one server to the compatibility
+    suite: ``hosts`` lists every member, while ``host``/``port`` (raw clients,
+    four-letter words) point at a follower, so requests take the forwarding path."""
+
+    def __init__(self, kind, name="shared"):
+        self.ensemble = Ensemble(kind, name=name)
+        self.kind = kind
+        self.mode_name = None
+        self._member = self.ensemble.servers[0]
+
+    def start(self, timeout=90.0):
+        if not self.ensemble.running():
+            self.ensemble.start(timeout)
+        else:
+            for s in self.ensemble.servers:
+                if not s.running():
+                    s.start()
+        self.ensemble.wait_leader(timeout)
+        self._member = self.ensemble.followers()[0]
+        self.mode_name = "follower"
+        return self
+
+    def running(self):
+        return all(s.running() for s in self.ensemble.servers)
+
+    def cleanup(self):
+        self.ensemble.cleanup()
+
+    def log_tail(self, lines=60):
+        return self.ensemble.log_tails(lines)
+
+    @property
+    def log_path(self):
+        return self._member.log_path
+
+    @property
+    def hosts(self):
+        """Every member, the follower first (clients use it while it is up)."""
+        rest = [s.hosts for s in self.ensemble.servers if s is not self._member]
+        return ",".join([self._member.hosts] + rest)
+
+    def __getattr__(self, name):
+        # host, port, data_dir, four(), raw(), ... of the follower
+        return getattr(self._member, name)
+
+
+class Ensemble:
+    """``size`` servers of one kind on loopback forming an ensemble.
+
+    Each member gets ``server.N=127.0.0.1:<peerPort>:<electionPort>;127.0.0.1:<clientPort>``
+    lines for all members and its ``myid`` file.  ``hosts`` lists every client
+    port (a connect string for kazoo).
+    """
+
+    def __init__(self, kind, size=3, tick_time=2000, extra_cfg=None, name="ens",
+                 own_host_any=False):
+        """own_host_any: each member lists itself as 0.0.0.0 (as seed 002's zoo.cfg does)."""
+        self.kind = kind
+        self.servers = [KeeperServer(kind, tick_time=tick_time, extra_cfg=extra_cfg,
+                                     name=f"{name}-{i + 1}") for i in range(size)]
+        lines = {}
+        for i, srv in enumerate(self.servers):
+            srv.myid = i + 1
+            lines[f"server.{i + 1}"] = (f"127.0.0.1:{free_port()}:{free_port()}"
+                                        f";127.0.0.1:{srv.port}")
+        for srv in self.servers:
+            srv.cfg.update(lines)
+            if own_host_any:
+                key = f"server.{srv.myid}"
+                srv.cfg[key] = srv.cfg[key].replace("127.0.0.1:", "0.0.0.0:", 1)
+            with open(os.path.join(srv.data_dir, "myid"), "w") as f:
+                f.write(f"{srv.myid}\n")
+        self.hosts = ",".join(srv.hosts for srv in self.servers)
+
+    def __iter__(self):
+        return iter(self.servers)
+
+    def __getitem__(self, i):
+        return self.servers[i]
+
+    def start(self, timeout=90.0):
+        for srv in self.servers:
+            srv.start(wait=False)
+        for srv in self.servers:
+            srv.wait_ready(timeout)
+        self.wait_leader(timeout)
+        return self
+
+    def running(self):
+        return [s for s in self.servers if s.running()]
+
+    def modes(self):
+        return {s.myid: (s.mode() if s.running() else None) for s in self.servers}
+
+    def leader(self):
+        for srv in self.servers:
+            if srv.running() and srv.mode() == "leader":
+                return srv
+        return None
+
+    def wait_leader(self, timeout=30.0, exclude=()):
+        """The leader once one is elected and every other running member follows it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            live = [s for s in self.servers if s.running() and s not in exclude]
+            modes = {s: s.mode() for s in live}
+            leaders = [s for s, m in modes.items() if m == "leader"]
+            if len(leaders) == 1 and all(m in ("leader", "follower") for m in modes.values()):
+                return leaders[0]
+            time.sleep(0.05)
+        raise AssertionError(f"no leader after {timeout}s: {self.modes()}")
+
+    def followers(self):
+        return [s for s in self.servers if s.running() and s.mode() == "follower"]
+
+    def stop(self):
+        for srv in self.servers:
+            srv.stop()
+
+    def cleanup(self):
+        for srv in self.servers:
+            srv.cleanup()
+
+    def log_tails(self, lines=40):
+        return "\n".join(f"--- {s.name_for_log()} ---\n{s.log_tail(lines)}" for s in self.servers)
+
+    def __repr__(self):
+        return f"<Ensemble {self.kind} {self.hosts}>"
 
 
 # =========================================================================

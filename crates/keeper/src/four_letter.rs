@@ -43,6 +43,10 @@ pub fn answer(core: &mut Core, word: &str) -> String {
     }
     match word {
         "ruok" => "imok".into(),
+        "srvr" | "stat" | "mntr" | "cons" | "dump" | "wchc" | "wchp" | "wchs" if !serving(core) => {
+            // ZooKeeper's answer while a member is not part of a quorum.
+            "This ZooKeeper instance is not currently serving requests\n".into()
+        }
         "isro" => "rw".into(),
         "srvr" => server_summary(core, false),
         "stat" => server_summary(core, true),
@@ -105,6 +109,15 @@ fn watches_by(core: &Core, by_session: bool) -> String {
     out
 }
 
+fn serving(core: &Core) -> bool {
+    core.role().is_none_or(|r| r.serving())
+}
+
+/// `standalone`, `leader` or `follower`.
+fn mode(core: &Core) -> &'static str {
+    core.role().map_or("standalone", |r| r.mode.name())
+}
+
 fn server_summary(core: &Core, with_clients: bool) -> String {
     let mut out = format!("Zookeeper version: {}\n", version());
     if with_clients {
@@ -115,7 +128,7 @@ fn server_summary(core: &Core, with_clients: bool) -> String {
     let l = &core.stats.latency;
     let _ = write!(
         out,
-        "Latency min/avg/max: {}/{}/{}\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: 0x{:x}\nMode: standalone\nNode count: {}\n",
+        "Latency min/avg/max: {}/{}/{}\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: 0x{:x}\nMode: {}\nNode count: {}\n",
         l.min().round() as u64,
         java_double(l.avg()),
         l.max_ms.round() as u64,
@@ -124,6 +137,7 @@ fn server_summary(core: &Core, with_clients: bool) -> String {
         core.conn_count(),
         core.outstanding(),
         core.state.last_zxid,
+        mode(core),
         core.state.tree.node_count()
     );
     out
@@ -178,9 +192,9 @@ fn op_name(op: i32) -> &'static str {
 fn mntr(core: &Core) -> String {
     let l = &core.stats.latency;
     let (open_fds, max_fds) = fd_counts();
-    let lines: Vec<(&str, String)> = vec![
+    let mut lines: Vec<(&str, String)> = vec![
         ("zk_version", version()),
-        ("zk_server_state", "standalone".into()),
+        ("zk_server_state", mode(core).into()),
         (
             "zk_ephemerals_count",
             core.state.tree.ephemeral_count().to_string(),
@@ -207,6 +221,16 @@ fn mntr(core: &Core) -> String {
         ("zk_local_sessions", "0".into()),
         ("zk_last_proposal_size", "-1".into()),
     ];
+    if let Some(role) = core.role().filter(|r| r.mode == crate::raft::Mode::Leader) {
+        lines.extend([
+            ("zk_learners", role.followers.to_string()),
+            ("zk_followers", role.followers.to_string()),
+            ("zk_synced_followers", role.synced_followers.to_string()),
+            ("zk_synced_non_voting_followers", "0".into()),
+            ("zk_synced_observers", "0".into()),
+            ("zk_pending_syncs", "0".into()),
+        ]);
+    }
     let mut out = String::new();
     for (k, v) in lines {
         let _ = writeln!(out, "{k}\t{v}");
@@ -231,7 +255,7 @@ fn fd_counts() -> (u64, u64) {
 
 fn conf(core: &Core) -> String {
     let c = &core.cfg;
-    format!(
+    let mut out = format!(
         "clientPort={}\nsecureClientPort=-1\ndataDir={}\ndataDirSize={}\ndataLogDir={}\ndataLogSize={}\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId={}\n",
         c.client_port,
         c.data_dir.join("version-2").display(),
@@ -243,7 +267,32 @@ fn conf(core: &Core) -> String {
         c.min_session_timeout_ms,
         c.max_session_timeout_ms,
         c.my_id.unwrap_or(0)
-    )
+    );
+    if c.is_ensemble() {
+        // The quorum part of ZooKeeper's answer, with the peer port of each member.
+        let _ = write!(
+            out,
+            "initLimit={}\nsyncLimit={}\nelectionAlg=3\nelectionPort=-1\nquorumPort=-1\npeerType=0\n",
+            c.init_limit, c.sync_limit
+        );
+        for s in &c.servers {
+            let _ = writeln!(
+                out,
+                "server.{}={}:{}:{}:{};{}",
+                s.id,
+                s.host,
+                s.peer_port,
+                s.election_port,
+                if s.observer {
+                    "observer"
+                } else {
+                    "participant"
+                },
+                s.client_port.unwrap_or(c.client_port)
+            );
+        }
+    }
+    out
 }
 
 fn envi() -> String {

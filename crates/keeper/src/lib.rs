@@ -8,7 +8,8 @@
 //! - [`state`]: the replicated state machine (tree + sessions), changed only by `apply`.
 //! - [`session`]: session expiry tracking, with the clock passed in.
 //! - [`watch`]: the per-server watch registry.
-//! - [`persist`]: transaction log, snapshots, recovery.
+//! - [`persist`]: transaction log, snapshots, recovery (standalone).
+//! - [`raft`]: ensembles: openraft glue (log store, state machine relay, peer network).
 //! - [`config`]: zoo.cfg parsing.
 //! - [`four_letter`]: ruok, srvr, stat, mntr, ...
 //! - [`server`]: listener, connections, and the request pipeline.
@@ -18,6 +19,7 @@ pub mod config;
 pub mod four_letter;
 pub mod persist;
 pub mod proto;
+pub mod raft;
 pub mod server;
 pub mod session;
 pub mod state;

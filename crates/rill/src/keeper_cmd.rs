@@ -13,7 +13,7 @@ use keeper::{KeeperConfig, KeeperServer};
 
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  rill keeper --config conf/zoo.cfg\n  rill keeper status --config conf/zoo.cfg"
+    after_help = "Examples:\n  rill keeper --config conf/zoo.cfg\n  rill keeper status --config conf/zoo.cfg\n  rill keeper ensemble --config conf/zoo.cfg"
 )]
 pub struct KeeperArgs {
     #[command(subcommand)]
@@ -27,6 +27,8 @@ pub struct KeeperArgs {
 enum KeeperAction {
     /// Print the server's mode (`Mode: standalone|leader|follower`), like `zkServer.sh status`.
     Status,
+    /// Ask every server.N of the config for its mode (leader, follower, ...).
+    Ensemble,
     /// Print the digest form of `user:password` for digest ACLs and superDigest.
     Digest { user_password: String },
 }
@@ -51,6 +53,7 @@ pub fn run(args: KeeperArgs) -> anyhow::Result<ExitCode> {
     match args.action {
         None => serve(args.config.as_ref()),
         Some(KeeperAction::Status) => status(args.config.as_ref()),
+        Some(KeeperAction::Ensemble) => ensemble_status(args.config.as_ref()),
         Some(KeeperAction::Digest { user_password }) => {
             println!("{user_password}->{}", keeper::acl::digest(&user_password));
             Ok(ExitCode::SUCCESS)
@@ -60,20 +63,22 @@ pub fn run(args: KeeperArgs) -> anyhow::Result<ExitCode> {
 
 fn serve(config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
     let cfg = load_config(config)?;
-    if cfg.is_ensemble() {
-        anyhow::bail!(
-            "the config lists {} servers (server.N lines): ensemble mode is not available in this build yet; \
-             remove the server.N lines to run standalone",
-            cfg.servers.len()
-        );
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         let server = KeeperServer::bind(cfg.clone()).await?;
+        let mode = if cfg.is_ensemble() {
+            format!(
+                "ensemble member {} of {}",
+                cfg.my_id.unwrap_or(0),
+                cfg.servers.len()
+            )
+        } else {
+            "standalone".to_owned()
+        };
         tracing::info!(
-            "rill keeper (standalone) serving ZooKeeper clients on {}, dataDir {}",
+            "rill keeper ({mode}) serving ZooKeeper clients on {}, dataDir {}",
             server.local_addr(),
             cfg.data_dir.display()
         );
@@ -103,19 +108,7 @@ fn status(config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
         addr.port(),
         addr.ip()
     );
-    let answer = (|| -> std::io::Result<String> {
-        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        stream.write_all(b"srvr")?;
-        let mut out = String::new();
-        stream.read_to_string(&mut out)?;
-        Ok(out)
-    })();
-    match answer.ok().and_then(|a| {
-        a.lines()
-            .find(|l| l.starts_with("Mode:"))
-            .map(str::to_owned)
-    }) {
+    match ask_mode(addr) {
         Some(mode) => {
             println!("{mode}");
             Ok(ExitCode::SUCCESS)
@@ -125,4 +118,56 @@ fn status(config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// The `Mode: ...` line of a server's `srvr` answer.
+fn ask_mode(addr: SocketAddr) -> Option<String> {
+    let answer = (|| -> std::io::Result<String> {
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.write_all(b"srvr")?;
+        let mut out = String::new();
+        stream.read_to_string(&mut out)?;
+        Ok(out)
+    })();
+    let answer = answer.ok()?;
+    match answer.lines().find(|l| l.starts_with("Mode:")) {
+        Some(mode) => Some(mode.to_owned()),
+        None if answer.contains("not currently serving") => Some("Mode: looking".into()),
+        None => None,
+    }
+}
+
+/// `rill keeper ensemble`: every server.N with its client address and mode.
+fn ensemble_status(config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
+    let cfg = load_config(config)?;
+    if cfg.servers.is_empty() {
+        anyhow::bail!("the config has no server.N lines: this is a standalone server (try `rill keeper status`)");
+    }
+    let mut all_up = true;
+    for s in &cfg.servers {
+        let host = if s.host == "0.0.0.0" {
+            "127.0.0.1"
+        } else {
+            s.host.as_str()
+        };
+        let port = s.client_port.unwrap_or(cfg.client_port);
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+            .ok()
+            .and_then(|mut a| a.next());
+        let mode = addr.and_then(ask_mode);
+        let mode = match mode {
+            Some(m) => m.trim_start_matches("Mode: ").to_owned(),
+            None => {
+                all_up = false;
+                "not running".to_owned()
+            }
+        };
+        println!("server.{}\t{host}:{port}\t{mode}", s.id);
+    }
+    Ok(if all_up {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -24,6 +24,9 @@ use crate::proto::codes::xid;
 use crate::proto::{
     op, ConnectRequest, ConnectResponse, ErrorCode, EventType, JuteWrite, Request, SetWatches,
 };
+use crate::raft::network::FrontendMsg;
+use crate::raft::state_machine::ToCore;
+use crate::raft::{self, Command, LogId, Membership, Mode, NodeId, Proposal, Role};
 use crate::session::{negotiate_timeout, SessionIdGen, SessionTracker};
 use crate::state::{KeeperState, OpResult};
 use crate::tree::path;
@@ -63,6 +66,14 @@ pub enum CoreMsg {
         word: String,
         reply: oneshot::Sender<String>,
     },
+    /// From the Raft state machine (ensemble mode).
+    Raft(ToCore),
+    /// This server's part in the ensemble changed.
+    Role(Role),
+    /// Leader: sessions that showed activity at a follower.
+    Touch(Vec<i64>),
+    /// Proposals that could not be handed to a leader.
+    ProposalsFailed(Vec<u64>),
 }
 
 /// Commands to the log writer thread.
@@ -88,6 +99,39 @@ enum Origin {
         opcode: i32,
         received: Instant,
     },
+    /// A `sync` waiting for its barrier entry (ensemble mode).
+    Sync {
+        conn: ConnId,
+        xid: i32,
+        path: String,
+    },
+}
+
+impl Origin {
+    fn conn(&self) -> Option<ConnId> {
+        match self {
+            Origin::None => None,
+            Origin::Connect { conn, .. }
+            | Origin::Request { conn, .. }
+            | Origin::Sync { conn, .. } => Some(*conn),
+        }
+    }
+}
+
+/// Ensemble mode: writes become Raft proposals; this tracks who waits for them.
+struct Ensemble {
+    my_id: NodeId,
+    frontend: mpsc::UnboundedSender<FrontendMsg>,
+    next_seq: u64,
+    pending: HashMap<u64, Origin>,
+    role: Role,
+    applied: Option<LogId>,
+    membership: Membership,
+    /// Follower: sessions active here since the last report to the leader.
+    touched: HashSet<i64>,
+    /// Since when no leader is known (after one was), and the first proposal
+    /// made since then: older ones may have gone to the lost leader.
+    looking: Option<(Instant, u64)>,
 }
 
 struct Pending {
@@ -120,7 +164,9 @@ pub struct Core {
     batch: Vec<Pending>,
     batch_bytes: Vec<u8>,
     inflight_batch: Option<Vec<Pending>>,
-    log_tx: std::sync::mpsc::Sender<LogCmd>,
+    /// Standalone: the log writer thread. `None` in ensemble mode.
+    log_tx: Option<std::sync::mpsc::Sender<LogCmd>>,
+    ensemble: Option<Ensemble>,
     since_snapshot: u64,
     started: Instant,
     pub(crate) stats: ServerStats,
@@ -137,7 +183,7 @@ impl Core {
     pub fn new(
         cfg: KeeperConfig,
         state: KeeperState,
-        log_tx: std::sync::mpsc::Sender<LogCmd>,
+        log_tx: Option<std::sync::mpsc::Sender<LogCmd>>,
     ) -> Self {
         let started = Instant::now();
         let mut tracker = SessionTracker::new();
@@ -161,10 +207,44 @@ impl Core {
             batch_bytes: Vec::new(),
             inflight_batch: None,
             log_tx,
+            ensemble: None,
             since_snapshot: 0,
             started,
             stats: ServerStats::default(),
         }
+    }
+
+    /// Switches to ensemble mode: writes are proposed through `frontend`.
+    pub fn with_ensemble(
+        mut self,
+        my_id: NodeId,
+        frontend: mpsc::UnboundedSender<FrontendMsg>,
+        applied: Option<LogId>,
+        membership: Membership,
+    ) -> Self {
+        self.ensemble = Some(Ensemble {
+            my_id,
+            frontend,
+            next_seq: 1,
+            pending: HashMap::new(),
+            role: Role::default(),
+            applied,
+            membership,
+            touched: HashSet::new(),
+            looking: None,
+        });
+        self
+    }
+
+    /// The ensemble role, `None` when standalone.
+    pub(crate) fn role(&self) -> Option<Role> {
+        self.ensemble.as_ref().map(|e| e.role)
+    }
+
+    fn is_leader_or_standalone(&self) -> bool {
+        self.ensemble
+            .as_ref()
+            .is_none_or(|e| e.role.mode == Mode::Leader)
     }
 
     fn now(&self) -> u64 {
@@ -190,6 +270,24 @@ impl Core {
             CoreMsg::FourLetter { word, reply } => {
                 let _ = reply.send(super::super::four_letter::answer(self, &word));
             }
+            CoreMsg::Raft(msg) => self.on_raft(msg),
+            CoreMsg::Role(role) => self.on_role(role),
+            CoreMsg::Touch(sessions) => {
+                if self.is_leader_or_standalone() {
+                    let now = self.now();
+                    for s in sessions {
+                        self.tracker.touch(s, now);
+                    }
+                }
+            }
+            CoreMsg::ProposalsFailed(seqs) => {
+                for seq in seqs {
+                    let origin = self.ensemble.as_mut().and_then(|e| e.pending.remove(&seq));
+                    if let Some(conn) = origin.as_ref().and_then(Origin::conn) {
+                        self.close_conn(conn);
+                    }
+                }
+            }
         }
     }
 
@@ -206,6 +304,11 @@ impl Core {
             blocked: VecDeque::new(),
             stats: ConnStats::new(wall_ms()),
         };
+        if self.ensemble.as_ref().is_some_and(|e| !e.role.serving()) {
+            tracing::info!("refusing session request from {addr}: this server is not in a quorum");
+            let _ = c.out.send(Out::Close);
+            return;
+        }
         if req.last_zxid_seen > self.state.last_zxid {
             tracing::info!(
                 "refusing session request from {addr}: it has seen zxid {:#x}, our last zxid is {:#x}; client must try another server",
@@ -269,6 +372,9 @@ impl Core {
             return;
         }
         let session = req.session_id;
+        if let Some(e) = &mut self.ensemble {
+            e.touched.insert(session);
+        }
         self.session_conn.insert(session, conn);
         self.tracker.add(session, timeout_ms, self.now());
         c.session = session;
@@ -312,6 +418,27 @@ impl Core {
     /// Queues expiry of sessions whose deadline passed, and reaping of empty
     /// containers and expired TTL nodes. Called periodically.
     pub fn tick(&mut self) {
+        if let Some(e) = &mut self.ensemble {
+            let leaderless_too_long = e.looking.is_some_and(|(since, _)| {
+                since.elapsed() > std::time::Duration::from_millis(raft::node::QUORUM_LOSS_MS)
+            });
+            if leaderless_too_long {
+                tracing::info!("no leader for a while: disconnecting clients");
+                e.looking = None;
+                e.pending.clear();
+                self.close_all_conns();
+                return;
+            }
+            if e.role.mode != Mode::Leader {
+                // Only the leader expires sessions; tell it which are alive here.
+                if !e.touched.is_empty() {
+                    let touched: Vec<i64> = e.touched.drain().collect();
+                    let _ = e.frontend.send(FrontendMsg::Touch(touched));
+                }
+                return;
+            }
+            e.touched.clear();
+        }
         let now = self.now();
         for session in self.tracker.expired(now) {
             if self.closing.insert(session) {
@@ -322,6 +449,9 @@ impl Core {
     }
 
     pub fn reap(&mut self) {
+        if !self.is_leader_or_standalone() {
+            return;
+        }
         let now = wall_ms();
         let candidates: Vec<String> = self
             .state
@@ -356,6 +486,9 @@ impl Core {
         c.stats.received += 1;
         if c.session != 0 {
             self.tracker.touch(c.session, now);
+            if let Some(e) = &mut self.ensemble {
+                e.touched.insert(c.session);
+            }
         }
         if !c.blocked.is_empty() || (c.inflight > 0 && !is_write(&req)) {
             c.blocked.push_back((xid, opcode, req, received));
@@ -404,6 +537,11 @@ impl Core {
             Request::CloseSession => {
                 self.closing.insert(session);
                 TxnKind::CloseSession
+            }
+            Request::Sync { path } if self.ensemble.is_some() => {
+                c.inflight += 1;
+                self.submit(Command::Barrier, Origin::Sync { conn, xid, path });
+                return;
             }
             read => {
                 self.read(conn, xid, opcode, read);
@@ -583,6 +721,19 @@ impl Core {
     // ---- the write path ----
 
     fn propose(&mut self, session: i64, kind: TxnKind, origin: Origin) {
+        if self.ensemble.is_some() {
+            // The zxid comes from the log id when the entry is applied.
+            let txn = Txn {
+                zxid: 0,
+                time: wall_ms(),
+                session,
+                kind,
+            };
+            let mut body = Vec::new();
+            txn.encode(&mut body);
+            self.submit(Command::Txn(body), origin);
+            return;
+        }
         let txn = Txn {
             zxid: self.next_zxid,
             time: wall_ms(),
@@ -594,14 +745,192 @@ impl Core {
         self.batch.push(Pending { txn, origin });
     }
 
+    /// Ensemble mode: hands a command to the frontend, remembering who waits.
+    fn submit(&mut self, command: Command, origin: Origin) {
+        let Some(e) = &mut self.ensemble else {
+            return;
+        };
+        let seq = e.next_seq;
+        e.next_seq += 1;
+        e.pending.insert(seq, origin);
+        let proposal = Proposal {
+            from: e.my_id,
+            seq,
+            command,
+        };
+        let _ = e.frontend.send(FrontendMsg::Propose(proposal));
+    }
+
+    fn on_raft(&mut self, msg: ToCore) {
+        match msg {
+            ToCore::Applied(entries) => {
+                for entry in entries {
+                    self.apply_entry(entry);
+                }
+            }
+            ToCore::Snapshot(reply) => {
+                let Some(e) = &self.ensemble else { return };
+                let bytes = persist::snapshot::encode(&self.state);
+                let _ = reply.send((bytes, e.applied, e.membership.clone()));
+            }
+            ToCore::Install { state, meta } => {
+                self.state = *state;
+                if let Some(e) = &mut self.ensemble {
+                    e.applied = meta.last_log_id;
+                    e.membership = meta.last_membership;
+                }
+                self.restart_session_clocks();
+                // Watches may have missed changes: clients reconnect and re-set them.
+                self.close_all_conns();
+            }
+        }
+    }
+
+    /// Applies one committed Raft entry; answers the clients whose writes it holds.
+    fn apply_entry(&mut self, entry: raft::Entry) {
+        let Some(e) = &mut self.ensemble else { return };
+        e.applied = Some(entry.log_id);
+        let batch = match entry.payload {
+            openraft::EntryPayload::Normal(batch) => batch,
+            openraft::EntryPayload::Membership(m) => {
+                e.membership = Membership::new(Some(entry.log_id), m);
+                self.advance_zxid(raft::zxid_of(&entry.log_id, 0));
+                return;
+            }
+            openraft::EntryPayload::Blank => {
+                self.advance_zxid(raft::zxid_of(&entry.log_id, 0));
+                return;
+            }
+        };
+        // Snapshots follow snapCount transactions, as in ZooKeeper (an entry
+        // holds a batch of them); openraft then purges the log behind them.
+        self.since_snapshot += batch.proposals.len() as u64;
+        if self.since_snapshot >= self.cfg.snap_count {
+            self.since_snapshot = 0;
+            let _ = e.frontend.send(FrontendMsg::Snapshot);
+        }
+        for (position, proposal) in batch.proposals.into_iter().enumerate() {
+            let zxid = raft::zxid_of(&entry.log_id, position);
+            self.apply_proposal(proposal, zxid, &entry.log_id);
+        }
+    }
+
+    fn advance_zxid(&mut self, zxid: i64) {
+        self.state.last_zxid = self.state.last_zxid.max(zxid);
+    }
+
+    fn apply_proposal(&mut self, proposal: Proposal, zxid: i64, log_id: &LogId) {
+        let Proposal { from, seq, command } = proposal;
+        let origin = match &mut self.ensemble {
+            Some(e) if from == e.my_id => e.pending.remove(&seq).unwrap_or(Origin::None),
+            _ => Origin::None,
+        };
+        match command {
+            Command::Txn(bytes) => match Txn::decode(&bytes) {
+                Ok(mut txn) => {
+                    txn.zxid = zxid;
+                    self.apply(Pending { txn, origin });
+                }
+                Err(err) => {
+                    // Same bytes everywhere, so every replica skips it alike.
+                    tracing::error!("skipping undecodable write in entry {log_id}: {err}");
+                    self.advance_zxid(zxid);
+                    if let Some(conn) = origin.conn() {
+                        self.close_conn(conn);
+                    }
+                }
+            },
+            Command::Barrier => {
+                self.advance_zxid(zxid);
+                if let Origin::Sync { conn, xid, path } = origin {
+                    let mut body = Vec::new();
+                    body.put_string(&path);
+                    self.send(conn, frame::reply(xid, zxid, 0, &body));
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.inflight = c.inflight.saturating_sub(1);
+                    }
+                    self.drain_blocked(conn);
+                }
+            }
+        }
+    }
+
+    /// The ensemble role changed. While a new leader is elected, connections
+    /// stay and new writes wait for it (the frontend holds them); once it is
+    /// there, clients whose writes went to the old leader are disconnected:
+    /// their outcome is unknown (ZooKeeper's ConnectionLoss). A leader that
+    /// lost its majority, or a member without a leader for long (see
+    /// [`Self::tick`]), disconnects all clients so they move to the majority.
+    fn on_role(&mut self, role: Role) {
+        let Some(e) = &mut self.ensemble else { return };
+        let old = e.role;
+        e.role = role;
+        if (old.mode, old.leader, old.term) == (role.mode, role.leader, role.term) {
+            return;
+        }
+        tracing::info!(
+            "ensemble: now {} (leader {:?}, term {})",
+            role.mode.name(),
+            role.leader,
+            role.term
+        );
+        self.closing.clear();
+        self.reaping.clear();
+        e.touched.clear();
+        if role.mode == Mode::Looking {
+            if old.mode == Mode::Leader {
+                e.pending.clear();
+                self.close_all_conns();
+            } else if e.looking.is_none() {
+                e.looking = Some((Instant::now(), e.next_seq));
+            }
+            return;
+        }
+        let cut = match e.looking.take() {
+            Some((_, first_held)) if old.mode == Mode::Looking => first_held,
+            _ => e.next_seq,
+        };
+        let stale: Vec<ConnId> = e
+            .pending
+            .iter()
+            .filter(|(seq, _)| **seq < cut)
+            .filter_map(|(_, origin)| origin.conn())
+            .collect();
+        e.pending.retain(|seq, _| *seq >= cut);
+        for conn in stale {
+            self.close_conn(conn);
+        }
+        if role.mode == Mode::Leader {
+            self.restart_session_clocks();
+        }
+    }
+
+    /// Every known session gets a full timeout from now (a new leader does not
+    /// know when followers last heard from their clients).
+    fn restart_session_clocks(&mut self) {
+        let now = self.now();
+        self.tracker = SessionTracker::new();
+        for (id, s) in &self.state.sessions {
+            self.tracker.add(*id, s.timeout_ms, now);
+        }
+    }
+
+    fn close_all_conns(&mut self) {
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.close_conn(conn);
+        }
+    }
+
     /// Hands the collected batch to the log writer if it is idle.
     pub fn flush(&mut self) {
         if self.inflight_batch.is_some() || self.batch.is_empty() {
             return;
         }
+        let Some(log_tx) = &self.log_tx else { return };
         let bytes = std::mem::take(&mut self.batch_bytes);
         self.inflight_batch = Some(std::mem::take(&mut self.batch));
-        if self.log_tx.send(LogCmd::Append(bytes)).is_err() {
+        if log_tx.send(LogCmd::Append(bytes)).is_err() {
             tracing::error!("transaction log writer is gone");
         }
     }
@@ -730,7 +1059,8 @@ impl Core {
     /// older logs can be purged behind it.
     fn start_snapshot(&mut self) {
         self.since_snapshot = 0;
-        let _ = self.log_tx.send(LogCmd::Roll(self.state.last_zxid + 1));
+        let Some(log_tx) = &self.log_tx else { return };
+        let _ = log_tx.send(LogCmd::Roll(self.state.last_zxid + 1));
         // Serialized here, between transactions (no copy of the tree is kept);
         // the fsync and rename happen off this task.
         let pending = persist::version_dir(&self.cfg.data_dir)

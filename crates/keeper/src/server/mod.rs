@@ -24,6 +24,8 @@ use crate::persist::{self, log::LogWriter, PersistError};
 pub enum ServerError {
     #[error(transparent)]
     Persist(#[from] PersistError),
+    #[error(transparent)]
+    Ensemble(#[from] crate::raft::node::EnsembleError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -37,13 +39,52 @@ pub struct KeeperServer {
     cfg: KeeperConfig,
     listener: TcpListener,
     core: Core,
-    log_done_rx: mpsc::UnboundedReceiver<LogDone>,
-    log_thread: std::thread::JoinHandle<()>,
+    core_tx: mpsc::Sender<CoreMsg>,
+    core_rx: mpsc::Receiver<CoreMsg>,
+    durability: Durability,
+}
+
+/// How writes become durable.
+enum Durability {
+    /// Standalone: our transaction log, written by a thread of its own.
+    Log {
+        done_rx: mpsc::UnboundedReceiver<LogDone>,
+        thread: std::thread::JoinHandle<()>,
+    },
+    /// Ensemble: replicated by Raft (see [`crate::raft`]).
+    Raft(crate::raft::Raft),
 }
 
 impl KeeperServer {
-    /// Recovers state from disk, opens a fresh log file and binds the client port.
+    /// Recovers state from disk and binds the client port; in ensemble mode
+    /// (several server.N lines) also starts Raft and the peer listener.
     pub async fn bind(cfg: KeeperConfig) -> Result<Self, ServerError> {
+        let (core_tx, core_rx) = mpsc::channel::<CoreMsg>(8192);
+        let (core, durability) = if cfg.is_ensemble() {
+            let started = crate::raft::node::start(&cfg, core_tx.clone()).await?;
+            (started.core, Durability::Raft(started.raft))
+        } else {
+            Self::recover_standalone(&cfg)?
+        };
+        let ip = cfg
+            .client_port_address
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let addr = SocketAddr::new(ip, cfg.client_port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        Ok(KeeperServer {
+            cfg,
+            listener,
+            core,
+            core_tx,
+            core_rx,
+            durability,
+        })
+    }
+
+    /// Recovers from the snapshot and log, and opens a fresh log file.
+    fn recover_standalone(cfg: &KeeperConfig) -> Result<(Core, Durability), ServerError> {
         let recovered = persist::recover(&cfg.data_dir, &cfg.data_log_dir)?;
         for w in &recovered.warnings {
             tracing::warn!("{w}");
@@ -63,21 +104,14 @@ impl KeeperServer {
             .name("keeper-txnlog".into())
             .spawn(move || log_writer_loop(writer, log_rx, done_tx))
             .expect("spawn log writer thread");
-        let ip = cfg
-            .client_port_address
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let addr = SocketAddr::new(ip, cfg.client_port);
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServerError::Bind { addr, source })?;
-        let core = Core::new(cfg.clone(), recovered.state, log_tx);
-        Ok(KeeperServer {
-            cfg,
-            listener,
+        let core = Core::new(cfg.clone(), recovered.state, Some(log_tx));
+        Ok((
             core,
-            log_done_rx,
-            log_thread,
-        })
+            Durability::Log {
+                done_rx: log_done_rx,
+                thread: log_thread,
+            },
+        ))
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -92,10 +126,14 @@ impl KeeperServer {
             cfg,
             listener,
             mut core,
-            mut log_done_rx,
-            log_thread,
+            core_tx,
+            mut core_rx,
+            durability,
         } = self;
-        let (core_tx, mut core_rx) = mpsc::channel::<CoreMsg>(8192);
+        let (mut log_done_rx, log_thread, raft) = match durability {
+            Durability::Log { done_rx, thread } => (Some(done_rx), Some(thread), None),
+            Durability::Raft(raft) => (None, None, Some(raft)),
+        };
         let per_ip: Arc<Mutex<HashMap<IpAddr, u32>>> = Arc::default();
         let accept = accept_loop(
             listener,
@@ -117,7 +155,7 @@ impl KeeperServer {
             tokio::select! {
                 biased;
                 _ = &mut shutdown => break,
-                done = log_done_rx.recv() => match done {
+                done = recv_log_done(&mut log_done_rx) => match done {
                     Some(done) => core.on_log_done(done),
                     None => break,
                 },
@@ -134,7 +172,7 @@ impl KeeperServer {
                 }
                 _ = expiry.tick() => core.tick(),
                 _ = reaper.tick() => core.reap(),
-                _ = purge.tick(), if cfg.purge_interval.is_some() => {
+                _ = purge.tick(), if cfg.purge_interval.is_some() && !cfg.is_ensemble() => {
                     let (data, log, keep) = (cfg.data_dir.clone(), cfg.data_log_dir.clone(), cfg.snap_retain_count as usize);
                     tokio::task::spawn_blocking(move || match persist::purge(&data, &log, keep) {
                         Ok(n) => tracing::info!("autopurge removed {n} old snapshot and log files"),
@@ -146,8 +184,21 @@ impl KeeperServer {
         }
         accept_task.abort();
         drop(core);
-        let _ = tokio::task::spawn_blocking(move || log_thread.join()).await;
+        if let Some(raft) = raft {
+            let _ = raft.shutdown().await;
+        }
+        if let Some(log_thread) = log_thread {
+            let _ = tokio::task::spawn_blocking(move || log_thread.join()).await;
+        }
         tracing::info!("keeper stopped");
+    }
+}
+
+/// The log writer's next answer; never resolves in ensemble mode.
+async fn recv_log_done(rx: &mut Option<mpsc::UnboundedReceiver<LogDone>>) -> Option<LogDone> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 
