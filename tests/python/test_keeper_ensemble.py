@@ -406,6 +406,32 @@ def test_leader_without_a_majority_stops_serving(ensemble, clients):
     assert retry(lambda: k.exists(f"{root}/majority")) is not None
 
 
+def test_stopped_leader_is_replaced_and_rejoins_as_follower(ensemble, clients):
+    """A hung leader (SIGSTOP: connections stay open, nothing answers) is
+    replaced after the election timeout; once resumed it steps down and
+    follows, and a write made meanwhile is seen through it."""
+    old = ensemble.wait_leader()
+    others = [s for s in ensemble if s is not old]
+    k = clients(",".join(s.hosts for s in others))
+    root = f"/h-{uuid.uuid4().hex[:8]}"
+    k.create(root)
+    old.suspend()
+    try:
+        t0 = time.monotonic()
+        new = wait_until(lambda: next((s for s in others if s.mode() == "leader"), None),
+                         timeout=30, msg="a new leader among the other two")
+        retry(lambda: k.create(f"{root}/during"))
+        print(f"\nhung leader replaced by myid={new.myid}; write after "
+              f"{(time.monotonic() - t0) * 1000:.0f} ms")
+    finally:
+        old.resume()
+    wait_until(lambda: old.mode() == "follower", msg="old leader to step down and follow")
+    assert ensemble.wait_leader() is new
+    late = clients(old.hosts)
+    late.sync(root)
+    assert late.get_children(root) == ["during"]
+
+
 def test_lagging_member_catches_up_by_snapshot(make_ensemble, clients):
     ens = make_ensemble(extra_cfg={"snapCount": "200"})
     leader = ens.wait_leader()

@@ -1185,3 +1185,159 @@ fn encode_multi_result(r: &OpResult, body: &mut Vec<u8>) {
         OpResult::Error(code) => put_error_result(body, *code),
     }
 }
+
+#[cfg(test)]
+mod ensemble_tests {
+    //! The core's side of failover, driven by messages as the Raft edges send them.
+    use super::*;
+    use crate::proto::{CreateOp, WriteOp};
+    use crate::raft::{Batch, Entry};
+    use openraft::{CommittedLeaderId, EntryPayload};
+
+    struct Harness {
+        core: Core,
+        frontend: mpsc::UnboundedReceiver<FrontendMsg>,
+        out: mpsc::UnboundedReceiver<Out>,
+        index: u64,
+    }
+
+    fn role(mode: Mode, leader: Option<NodeId>, term: u64) -> Role {
+        Role {
+            mode,
+            leader,
+            term,
+            ..Role::default()
+        }
+    }
+
+    impl Harness {
+        /// Member 1, following member 2, with one client session on connection 7.
+        fn new() -> Self {
+            let (tx, frontend) = mpsc::unbounded_channel();
+            let cfg = KeeperConfig::with_data_dir(std::env::temp_dir());
+            let core = Core::new(cfg, KeeperState::new(), None).with_ensemble(
+                1,
+                tx,
+                None,
+                Membership::default(),
+            );
+            let (out_tx, out) = mpsc::unbounded_channel();
+            let mut h = Harness {
+                core,
+                frontend,
+                out,
+                index: 0,
+            };
+            h.core
+                .handle(CoreMsg::Role(role(Mode::Follower, Some(2), 1)));
+            h.core.handle(CoreMsg::Connect {
+                conn: 7,
+                addr: "127.0.0.1:1".parse().unwrap(),
+                req: ConnectRequest {
+                    protocol_version: 0,
+                    last_zxid_seen: 0,
+                    timeout_ms: 10_000,
+                    session_id: 0,
+                    passwd: vec![0; 16],
+                    read_only: None,
+                },
+                out: out_tx,
+            });
+            let create_session = h.proposal();
+            h.commit(vec![create_session]);
+            assert!(
+                matches!(h.out.try_recv(), Ok(Out::Frame(_))),
+                "connect response"
+            );
+            h
+        }
+
+        fn proposal(&mut self) -> Proposal {
+            match self.frontend.try_recv() {
+                Ok(FrontendMsg::Propose(p)) => p,
+                _ => panic!("expected a proposal"),
+            }
+        }
+
+        fn commit(&mut self, proposals: Vec<Proposal>) {
+            self.index += 1;
+            let entry = Entry {
+                log_id: LogId::new(CommittedLeaderId::new(1, 2), self.index),
+                payload: EntryPayload::Normal(Batch {
+                    proposals,
+                    permit: None,
+                }),
+            };
+            self.core
+                .handle(CoreMsg::Raft(ToCore::Applied(vec![entry])));
+        }
+
+        fn create(&mut self, xid: i32, path: &str) {
+            let op = WriteOp::Create {
+                opcode: op::CREATE,
+                op: CreateOp {
+                    path: path.into(),
+                    data: None,
+                    acl: crate::tree::open_acl(),
+                    flags: 0,
+                    ttl: -1,
+                },
+            };
+            self.core.handle(CoreMsg::Request {
+                conn: 7,
+                xid,
+                opcode: op::CREATE,
+                req: Ok(Request::Write(op)),
+                received: Instant::now(),
+            });
+        }
+    }
+
+    #[test]
+    fn writes_made_during_an_election_wait_for_the_new_leader() {
+        let mut h = Harness::new();
+        h.core.handle(CoreMsg::Role(role(Mode::Looking, None, 2)));
+        h.create(1, "/held");
+        let held = h.proposal();
+        h.core
+            .handle(CoreMsg::Role(role(Mode::Follower, Some(3), 2)));
+        assert!(h.out.try_recv().is_err(), "the client keeps its connection");
+        h.commit(vec![held]);
+        assert!(
+            matches!(h.out.try_recv(), Ok(Out::Frame(_))),
+            "the write is answered"
+        );
+        assert!(h.core.state.tree.get("/held").is_some());
+    }
+
+    #[test]
+    fn writes_sent_to_a_lost_leader_disconnect_their_client() {
+        let mut h = Harness::new();
+        h.create(1, "/maybe-lost");
+        let _sent_to_old_leader = h.proposal();
+        h.core.handle(CoreMsg::Role(role(Mode::Looking, None, 2)));
+        assert!(h.out.try_recv().is_err(), "nothing happens while electing");
+        h.core
+            .handle(CoreMsg::Role(role(Mode::Follower, Some(3), 2)));
+        assert!(
+            matches!(h.out.try_recv(), Ok(Out::Close)),
+            "outcome unknown: ConnectionLoss"
+        );
+    }
+
+    #[test]
+    fn zxids_and_replies_follow_the_log_position() {
+        let mut h = Harness::new();
+        h.create(1, "/a");
+        h.create(2, "/b");
+        let (a, b) = (h.proposal(), h.proposal());
+        h.commit(vec![a, b]);
+        let a = h.core.state.tree.get("/a").unwrap().czxid;
+        let b = h.core.state.tree.get("/b").unwrap().czxid;
+        assert_eq!(
+            a,
+            crate::raft::zxid_of(&LogId::new(CommittedLeaderId::new(1, 2), 2), 0)
+        );
+        assert_eq!(b, a + 1);
+    }
+}
