@@ -32,6 +32,31 @@ pub enum PersistError {
     },
     #[error("{path} is corrupt: {reason}")]
     Corrupt { path: PathBuf, reason: String },
+    #[error("{path} is in use by another keeper (its {LOCK_FILE} is locked); stop that process or give this one another dataDir/dataLogDir")]
+    Locked { path: PathBuf },
+}
+
+/// The lock file in each data directory.
+pub const LOCK_FILE: &str = ".lock";
+
+/// Locks a data directory for this process: two keepers writing the same
+/// log and snapshots would corrupt them. The lock lasts as long as the file.
+pub fn lock_dir(dir: &Path) -> Result<std::fs::File, PersistError> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(PersistError::Locked {
+            path: dir.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_err(&path)(e)),
+    }
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PersistError + '_ {
@@ -151,6 +176,19 @@ pub fn purge(data_dir: &Path, data_log_dir: &Path, retain: usize) -> Result<usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_data_dir_serves_one_keeper_at_a_time() {
+        let base = std::env::temp_dir().join(format!("rill-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let held = lock_dir(&base).unwrap();
+        let err = lock_dir(&base).unwrap_err();
+        assert!(matches!(err, PersistError::Locked { .. }), "{err}");
+        assert!(err.to_string().contains("in use by another keeper"));
+        drop(held);
+        lock_dir(&base).expect("free again once the holder is gone");
+        let _ = std::fs::remove_dir_all(&base);
+    }
 
     #[test]
     fn purge_keeps_the_newest_snapshots_and_the_logs_they_need() {

@@ -42,6 +42,8 @@ pub struct KeeperServer {
     core_tx: mpsc::Sender<CoreMsg>,
     core_rx: mpsc::Receiver<CoreMsg>,
     durability: Durability,
+    /// The data directories' locks, held while serving.
+    _locks: Vec<std::fs::File>,
 }
 
 /// How writes become durable.
@@ -59,6 +61,10 @@ impl KeeperServer {
     /// Recovers state from disk and binds the client port; in ensemble mode
     /// (several server.N lines) also starts Raft and the peer listener.
     pub async fn bind(cfg: KeeperConfig) -> Result<Self, ServerError> {
+        let mut locks = vec![persist::lock_dir(&cfg.data_dir)?];
+        if cfg.data_log_dir != cfg.data_dir {
+            locks.push(persist::lock_dir(&cfg.data_log_dir)?);
+        }
         let (core_tx, core_rx) = mpsc::channel::<CoreMsg>(8192);
         let (core, durability) = if cfg.is_ensemble() {
             let started = crate::raft::node::start(&cfg, core_tx.clone()).await?;
@@ -80,6 +86,7 @@ impl KeeperServer {
             core_tx,
             core_rx,
             durability,
+            _locks: locks,
         })
     }
 
@@ -129,6 +136,7 @@ impl KeeperServer {
             core_tx,
             mut core_rx,
             durability,
+            _locks,
         } = self;
         let (mut log_done_rx, log_thread, raft) = match durability {
             Durability::Log { done_rx, thread } => (Some(done_rx), Some(thread), None),
