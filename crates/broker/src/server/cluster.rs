@@ -449,6 +449,104 @@ impl Broker {
         }
     }
 
+    /// Controlled shutdown (`controlled.shutdown.enable`): before leaving,
+    /// this broker stops fetching and hands each leadership to the next
+    /// live in-sync replica and leaves every ISR, by conditional writes of
+    /// the state znodes (retried on conflicts), so clients move to the new
+    /// leaders at once instead of waiting for the session to expire.
+    /// Kafka asks the controller with ControlledShutdown (API 7); that API
+    /// is ZooKeeper-mode only and absent from the protocol crate, and the
+    /// conditional write gives the same safety: the new leader is in the
+    /// ISR, and a concurrent controller decision wins the version race.
+    /// Partitions with no other live in-sync replica stay led here.
+    pub(super) async fn resign(&self) {
+        let me = self.config.broker_id;
+        self.stop_fetchers();
+        let live: BTreeSet<i32> = self
+            .metadata()
+            .brokers
+            .keys()
+            .copied()
+            .filter(|b| *b != me)
+            .collect();
+        if live.is_empty() {
+            return;
+        }
+        let none = BTreeSet::new();
+        let brokers = LiveBrokers {
+            live: &live,
+            bounced: &none,
+        };
+        let retries = self.config.controlled_shutdown_max_retries.max(1);
+        let backoff = Duration::from_millis(
+            self.config
+                .controlled_shutdown_retry_backoff_ms
+                .clamp(10, 5000) as u64,
+        );
+        let mut remaining: Vec<Arc<Partition>> = self.replicas.all();
+        for attempt in 0..retries {
+            let mut left = Vec::new();
+            for p in remaining {
+                let (config, replicas) = match self.metadata().topic(&p.topic) {
+                    Some(t) => (
+                        t.config.clone(),
+                        t.partitions
+                            .get(p.index as usize)
+                            .map(|i| i.replicas.clone())
+                            .unwrap_or_default(),
+                    ),
+                    None => continue,
+                };
+                let Ok(Some((state, version))) = self.zk.partition_state(&p.topic, p.index).await
+                else {
+                    left.push(p);
+                    continue;
+                };
+                let Some(next) =
+                    reelect(&state, &replicas, &brokers, false, state.controller_epoch)
+                else {
+                    continue;
+                };
+                if next.leader < 0 {
+                    continue;
+                }
+                match self
+                    .zk
+                    .write_partition_state(&p.topic, p.index, &next, version, None)
+                    .await
+                {
+                    Ok(StateWrite::Written(v)) => {
+                        if state.leader == me {
+                            tracing::info!(
+                                "controlled shutdown: {}-{} handed to broker {} (epoch {})",
+                                p.topic,
+                                p.index,
+                                next.leader,
+                                next.leader_epoch
+                            );
+                        }
+                        let _ = self.apply_state(&p.topic, &config, p.index, &replicas, &next, v);
+                    }
+                    _ => left.push(p),
+                }
+            }
+            if left.is_empty() {
+                return;
+            }
+            tracing::info!(
+                "controlled shutdown: {} partition(s) still to move (attempt {})",
+                left.len(),
+                attempt + 1
+            );
+            remaining = left;
+            tokio::time::sleep(backoff).await;
+        }
+        tracing::warn!(
+            "controlled shutdown: giving up on {} partition(s)",
+            remaining.len()
+        );
+    }
+
     /// Stops every replica fetcher (shutdown).
     pub(super) fn stop_fetchers(&self) {
         let mut fetchers = self.fetchers.lock().unwrap_or_else(|e| e.into_inner());

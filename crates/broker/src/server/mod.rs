@@ -599,8 +599,11 @@ impl Broker {
         let housekeeping = tokio::spawn(self.clone().housekeeping());
         let group_timers = tokio::spawn(self.clone().group_timers());
         shutdown.await;
-        accept.abort();
         housekeeping.abort();
+        if self.config.controlled_shutdown_enable {
+            self.resign().await;
+        }
+        accept.abort();
         group_timers.abort();
         self.stop_fetchers();
         for p in self.replicas.all() {
