@@ -470,3 +470,101 @@ impl Partition {
         f(&mut self.write_log())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch::testing::TestBatch;
+    use crate::log::LogConfig;
+
+    fn leader_of(dir: &std::path::Path, isr: &[i32]) -> Partition {
+        let log = PartitionLog::open(dir, LogConfig::default(), false).unwrap();
+        let p = Partition::hosted(Arc::from("t"), 0, log, 1);
+        let state = LeaderAndIsr {
+            leader: 1,
+            leader_epoch: 3,
+            isr: isr.to_vec(),
+            controller_epoch: 1,
+            version: 0,
+        };
+        p.become_leader(&state, &[1, 2, 3], 1_000);
+        p
+    }
+
+    #[test]
+    fn high_watermark_is_the_smallest_log_end_over_the_isr() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = leader_of(dir.path(), &[1, 2, 3]);
+        p.append(&TestBatch::records(10).encode(), 1_000).unwrap();
+        // Followers not heard from yet hold the high watermark back.
+        assert_eq!(p.high_watermark(), 0);
+        assert!(!p.record_follower_fetch(2, 10, 1_100));
+        assert_eq!(p.high_watermark(), 0);
+        assert!(p.record_follower_fetch(3, 4, 1_100));
+        assert_eq!(p.high_watermark(), 4);
+        assert!(p.record_follower_fetch(3, 10, 1_200));
+        assert_eq!(p.high_watermark(), 10);
+        // Consumers read up to it, followers to the log end.
+        p.append(&TestBatch::records(5).encode(), 1_300).unwrap();
+        assert_eq!(p.log_end_offset(), 15);
+        assert_eq!(p.high_watermark(), 10);
+        assert_eq!(
+            p.read(10, 1 << 20, Isolation::ReadUncommitted, true)
+                .unwrap()
+                .records
+                .len(),
+            0
+        );
+        assert!(!p
+            .read_to_log_end(10, 1 << 20, true)
+            .unwrap()
+            .records
+            .is_empty());
+    }
+
+    #[test]
+    fn lagging_followers_leave_the_isr_and_caught_up_ones_join() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = leader_of(dir.path(), &[1, 2, 3]);
+        p.append(&TestBatch::records(10).encode(), 1_000).unwrap();
+        p.record_follower_fetch(2, 10, 1_000);
+        p.record_follower_fetch(3, 2, 1_000);
+        assert_eq!(p.isr_change(1_500, 1_000), None);
+        p.record_follower_fetch(2, 10, 2_000);
+        // Follower 3 has not caught up for longer than the lag time.
+        let change = p.isr_change(2_100, 1_000).unwrap();
+        assert_eq!(change.isr, vec![1, 2]);
+        assert_eq!(change.expected_version, 0);
+        assert_eq!(change.leader_epoch, 3);
+        p.update_isr(&change.isr, 1, 1);
+        // Without 3 the high watermark moves to follower 2's log end.
+        assert_eq!(p.high_watermark(), 10);
+        // 3 catches up and joins again.
+        p.record_follower_fetch(3, 10, 2_200);
+        assert_eq!(p.isr_change(2_300, 1_000).unwrap().isr, vec![1, 2, 3]);
+        // An older znode version is ignored.
+        p.update_isr(&[1], 0, 1);
+        assert_eq!(p.isr(), vec![1, 2]);
+    }
+
+    #[test]
+    fn a_follower_is_not_a_leader_and_truncates_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = leader_of(dir.path(), &[1]);
+        p.append(&TestBatch::records(3).encode(), 1_000).unwrap();
+        assert_eq!(p.high_watermark(), 3);
+        let state = LeaderAndIsr {
+            leader: 2,
+            leader_epoch: 4,
+            isr: vec![2],
+            controller_epoch: 1,
+            version: 1,
+        };
+        p.become_follower(&state, &[1, 2]);
+        assert!(!p.is_leader());
+        assert_eq!(p.role(), Role::Follower { leader: 2 });
+        assert!(p.take_truncation());
+        assert!(!p.take_truncation());
+        assert!(!p.record_follower_fetch(1, 3, 1_100));
+    }
+}
