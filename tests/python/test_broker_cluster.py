@@ -362,3 +362,28 @@ def test_controlled_shutdown_of_leader_no_producer_errors(broker_cluster):
     assert moved < 3.0, f"leadership moved after {moved:.2f}s (session expiry, not handover?)"
     leader.start()
     c.wait_partition(topic, lambda s: len(s["isr"]) == 3, timeout=60, what="back in the ISR")
+
+
+def test_preferred_leader_election_with_elect_leaders(broker_cluster):
+    """After a failover the first assigned replica leads again on
+    ElectLeaders (kafka-leader-election.sh --election-type preferred); asking
+    again is ELECTION_NOT_NEEDED."""
+    from confluent_kafka import ElectionType, TopicPartition, KafkaError
+    c = broker_cluster()
+    topic = create_replicated(c, unique_topic("ple"))
+    part = c.partition(topic)
+    preferred = c[part["replicas"][0]]
+    assert part["leader"] == preferred.broker_id
+    preferred.stop()
+    wait_new_leader(c, topic, preferred)
+    preferred.start()
+    c.wait_partition(topic, lambda s: len(s["isr"]) == 3, timeout=60, what="back in the ISR")
+    assert c.partition(topic)["leader"] != preferred.broker_id
+    a = admin(c.bootstrap)
+    tp = TopicPartition(topic, 0)
+    res = a.elect_leaders(ElectionType.PREFERRED, [tp]).result(30)
+    assert res[tp] is None, res
+    c.wait_partition(topic, lambda s: s["leader"] == preferred.broker_id,
+                     what="the preferred replica leading")
+    res = a.elect_leaders(ElectionType.PREFERRED, [tp]).result(30)
+    assert res[tp] is not None and res[tp].code() == KafkaError.ELECTION_NOT_NEEDED, res

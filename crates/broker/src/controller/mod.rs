@@ -124,6 +124,88 @@ pub fn reelect(
     })
 }
 
+/// Why an election asked for (ElectLeaders, leader rebalancing) does not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElectionRefused {
+    /// The wanted leader leads already (ELECTION_NOT_NEEDED).
+    NotNeeded,
+    /// The preferred replica is down or out of the ISR (PREFERRED_LEADER_NOT_AVAILABLE).
+    PreferredNotAvailable,
+    /// No live replica may lead (ELIGIBLE_LEADERS_NOT_AVAILABLE).
+    NoEligibleLeader,
+}
+
+/// Preferred leader election: the first assigned replica leads again if it
+/// is alive and in the ISR.
+pub fn elect_preferred(
+    state: &PartitionState,
+    replicas: &[i32],
+    live: &BTreeSet<i32>,
+    controller_epoch: i32,
+) -> Result<PartitionState, ElectionRefused> {
+    let Some(&preferred) = replicas.first() else {
+        return Err(ElectionRefused::NoEligibleLeader);
+    };
+    if state.leader == preferred {
+        return Err(ElectionRefused::NotNeeded);
+    }
+    if !live.contains(&preferred) || !state.isr.contains(&preferred) {
+        return Err(ElectionRefused::PreferredNotAvailable);
+    }
+    Ok(PartitionState {
+        controller_epoch,
+        leader: preferred,
+        version: 1,
+        leader_epoch: state.leader_epoch + 1,
+        isr: state.isr.clone(),
+    })
+}
+
+/// Unclean election on request (ElectLeaders type 1): only for a partition
+/// without a live leader; any live replica may then lead.
+pub fn elect_unclean(
+    state: &PartitionState,
+    replicas: &[i32],
+    live: &BTreeSet<i32>,
+    controller_epoch: i32,
+) -> Result<PartitionState, ElectionRefused> {
+    if state.leader >= 0 && live.contains(&state.leader) {
+        return Err(ElectionRefused::NotNeeded);
+    }
+    let none = BTreeSet::new();
+    let brokers = LiveBrokers {
+        live,
+        bounced: &none,
+    };
+    match reelect(state, replicas, &brokers, true, controller_epoch) {
+        Some(next) if next.leader >= 0 => Ok(next),
+        _ => Err(ElectionRefused::NoEligibleLeader),
+    }
+}
+
+/// Partitions to hand back to their preferred leader, per broker, when more
+/// than `max_percent` of the partitions a broker prefers are led elsewhere
+/// (`auto.leader.rebalance.enable`, `leader.imbalance.per.broker.percentage`).
+/// Each item is an index into `partitions` = (replicas, leader).
+pub fn imbalanced(partitions: &[(&[i32], i32)], max_percent: i32) -> Vec<usize> {
+    let mut by_preferred: std::collections::BTreeMap<i32, (usize, Vec<usize>)> = Default::default();
+    for (i, (replicas, leader)) in partitions.iter().enumerate() {
+        let Some(&preferred) = replicas.first() else {
+            continue;
+        };
+        let entry = by_preferred.entry(preferred).or_default();
+        entry.0 += 1;
+        if *leader != preferred {
+            entry.1.push(i);
+        }
+    }
+    by_preferred
+        .into_values()
+        .filter(|(total, off)| off.len() * 100 > *total * max_percent.max(0) as usize)
+        .flat_map(|(_, off)| off)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +236,49 @@ mod tests {
             assert_eq!(n.controller_epoch, 7);
             (n.leader, n.leader_epoch, n.isr)
         })
+    }
+
+    #[test]
+    fn preferred_and_unclean_elections_on_request() {
+        let live: BTreeSet<i32> = [1, 2, 3].into();
+        let s = state(2, 4, &[1, 2, 3]);
+        let next = elect_preferred(&s, &[1, 2, 3], &live, 9).unwrap();
+        assert_eq!(
+            (next.leader, next.leader_epoch, next.isr),
+            (1, 5, vec![1, 2, 3])
+        );
+        assert_eq!(
+            elect_preferred(&state(1, 4, &[1, 2]), &[1, 2, 3], &live, 9),
+            Err(ElectionRefused::NotNeeded)
+        );
+        assert_eq!(
+            elect_preferred(&state(2, 4, &[2, 3]), &[1, 2, 3], &live, 9),
+            Err(ElectionRefused::PreferredNotAvailable)
+        );
+        let offline = state(-1, 4, &[1]);
+        let two: BTreeSet<i32> = [2].into();
+        assert_eq!(
+            elect_unclean(&offline, &[1, 2, 3], &two, 9).unwrap().leader,
+            2
+        );
+        assert_eq!(
+            elect_unclean(&s, &[1, 2, 3], &live, 9),
+            Err(ElectionRefused::NotNeeded)
+        );
+        let nobody = BTreeSet::new();
+        assert_eq!(
+            elect_unclean(&offline, &[1, 2, 3], &nobody, 9),
+            Err(ElectionRefused::NoEligibleLeader)
+        );
+    }
+
+    #[test]
+    fn imbalance_counts_per_preferred_broker() {
+        let (a, b, c) = (vec![1, 2], vec![1, 3], vec![2, 1]);
+        let parts: Vec<(&[i32], i32)> = vec![(&a, 2), (&b, 1), (&c, 2)];
+        // Broker 1 prefers 2 partitions and leads 1: 50% off.
+        assert_eq!(imbalanced(&parts, 10), vec![0]);
+        assert_eq!(imbalanced(&parts, 50), Vec::<usize>::new());
     }
 
     #[test]

@@ -18,11 +18,14 @@ use kafka_protocol::messages::{BrokerId, FetchRequest, OffsetForLeaderEpochReque
 use kafka_protocol::ResponseError;
 
 use super::client::{BrokerClient, ClientError};
-use super::partition::Partition;
+use super::partition::{Partition, Role};
 use crate::handlers::topic_name;
 use crate::server::Broker;
 
 const FETCH_VERSION: i16 = 12;
+
+/// A partition's role and leader epoch when its fetch was sent.
+type Asked = (Role, i32);
 const EPOCH_VERSION: i16 = 4;
 
 /// Fetches from `leader` until this broker follows nothing there any more.
@@ -83,6 +86,9 @@ async fn fetch_round(
     if ready.is_empty() {
         return Ok(false);
     }
+    // What each partition's fetch was for: a response that arrives after a
+    // leadership change must not be appended.
+    let asked: Vec<Asked> = ready.iter().map(|p| (p.role(), p.leader_epoch())).collect();
     let req = fetch_request(b, &ready);
     let wait = Duration::from_millis(b.config.replica_fetch_wait_max_ms.max(0) as u64);
     let resp = c.call(&req, FETCH_VERSION, wait).await?;
@@ -90,14 +96,20 @@ async fn fetch_round(
         tracing::debug!("fetch answered with error {}", resp.error_code);
         return Ok(false);
     }
-    let by_key: HashMap<(&str, i32), &Arc<Partition>> =
-        ready.iter().map(|p| ((&*p.topic, p.index), *p)).collect();
+    let by_key: HashMap<(&str, i32), (&Arc<Partition>, Asked)> = ready
+        .iter()
+        .zip(asked)
+        .map(|(p, a)| ((&*p.topic, p.index), (*p, a)))
+        .collect();
     let mut progress = false;
     for t in &resp.responses {
         for pd in &t.partitions {
-            let Some(p) = by_key.get(&(t.topic.0.as_str(), pd.partition_index)) else {
+            let Some((p, asked)) = by_key.get(&(t.topic.0.as_str(), pd.partition_index)) else {
                 continue;
             };
+            if (p.role(), p.leader_epoch()) != *asked {
+                continue;
+            }
             match ResponseError::try_from_code(pd.error_code) {
                 None => {
                     progress = true;
@@ -193,7 +205,7 @@ async fn truncate_to_leader(
             }
             continue;
         };
-        asked.push(*p);
+        asked.push((*p, (p.role(), p.leader_epoch())));
         let op = OffsetForLeaderPartition::default()
             .with_partition(p.index)
             .with_current_leader_epoch(p.leader_epoch())
@@ -216,7 +228,7 @@ async fn truncate_to_leader(
     let resp = match c.call(&req, EPOCH_VERSION, Duration::ZERO).await {
         Ok(r) => r,
         Err(e) => {
-            for p in &asked {
+            for (p, _) in &asked {
                 p.request_truncation();
             }
             return Err(e);
@@ -224,12 +236,16 @@ async fn truncate_to_leader(
     };
     for t in &resp.topics {
         for r in &t.partitions {
-            let Some(p) = asked
+            let Some((p, then)) = asked
                 .iter()
-                .find(|p| &*p.topic == t.topic.0.as_str() && p.index == r.partition)
+                .find(|(p, _)| &*p.topic == t.topic.0.as_str() && p.index == r.partition)
             else {
                 continue;
             };
+            if (p.role(), p.leader_epoch()) != *then {
+                // Leadership moved meanwhile: the new role decides.
+                continue;
+            }
             if r.error_code != 0 {
                 tracing::debug!(
                     "OffsetForLeaderEpoch of {}-{}: error {}",

@@ -8,10 +8,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use kafka_protocol::ResponseError;
+
 use super::{codec_of, log_config, now_ms, Broker};
 use crate::config::TopicLogConfig;
-use crate::controller::{reelect, LiveBrokers};
+use crate::controller::{
+    elect_preferred, elect_unclean, imbalanced, reelect, ElectionRefused, LiveBrokers,
+};
 use crate::group::OFFSETS_TOPIC;
+use crate::handlers::ApiError;
 use crate::metadata::zk::{StateWrite, ZkError};
 use crate::metadata::znode::PartitionState;
 use crate::metadata::PartitionInfo;
@@ -175,6 +180,33 @@ impl Broker {
         }
         if self.is_controller() {
             self.carry_out_deletions().await?;
+        }
+        // Partitions added by another broker (CreatePartitions): the
+        // assignments are re-read every fifth round.
+        let round = self
+            .cluster_rounds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if round.is_multiple_of(5) {
+            let known: Vec<(String, usize)> = self
+                .metadata()
+                .topics()
+                .map(|t| (t.name.clone(), t.partitions.len()))
+                .collect();
+            for (name, count) in known {
+                let grown = self
+                    .zk
+                    .topic(&name)
+                    .await?
+                    .and_then(|a| a.replicas())
+                    .is_some_and(|r| r.len() > count);
+                if grown {
+                    let _guard = self.admin.lock().await;
+                    tracing::info!("topic {name} has new partitions; loading them");
+                    if let Err(e) = self.load_topic(&name).await {
+                        tracing::warn!("loading topic {name}: {e}");
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -547,11 +579,139 @@ impl Broker {
         );
     }
 
+    /// ElectLeaders and leader rebalancing: preferred (or, on request,
+    /// unclean) elections, written with the controller's fence on the
+    /// controller and conditionally on the znode version everywhere, then
+    /// applied here at once (the other brokers follow within a poll).
+    pub async fn elect_leaders(
+        &self,
+        unclean: bool,
+        partitions: &[(String, i32)],
+    ) -> Vec<Result<(), ApiError>> {
+        let mut out = Vec::with_capacity(partitions.len());
+        for (topic, index) in partitions {
+            out.push(self.elect_leader(unclean, topic, *index).await);
+        }
+        out
+    }
+
+    async fn elect_leader(&self, unclean: bool, topic: &str, index: i32) -> Result<(), ApiError> {
+        let unknown = || {
+            ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("unknown topic-partition {topic}-{index}"),
+            )
+        };
+        let (config, replicas) = {
+            let meta = self.metadata();
+            let t = meta.topic(topic).ok_or_else(unknown)?;
+            let p = t.partitions.get(index as usize).ok_or_else(unknown)?;
+            (t.config.clone(), p.replicas.clone())
+        };
+        let live: BTreeSet<i32> = self.metadata().brokers.keys().copied().collect();
+        for _ in 0..3 {
+            let (state, version) = self
+                .zk
+                .partition_state(topic, index)
+                .await
+                .map_err(super::zk_api_error)?
+                .ok_or_else(unknown)?;
+            let fence = self.lock_controller().fence;
+            let controller_epoch = fence.map_or(state.controller_epoch, |f| f.epoch);
+            let elected = if unclean {
+                elect_unclean(&state, &replicas, &live, controller_epoch)
+            } else {
+                elect_preferred(&state, &replicas, &live, controller_epoch)
+            };
+            let next = elected.map_err(|e| refused(e, topic, index))?;
+            match self
+                .zk
+                .write_partition_state(topic, index, &next, version, fence)
+                .await
+                .map_err(super::zk_api_error)?
+            {
+                StateWrite::Written(v) => {
+                    tracing::info!(
+                        "{} election: {topic}-{index} leader {} -> {} (epoch {})",
+                        if unclean { "unclean" } else { "preferred" },
+                        state.leader,
+                        next.leader,
+                        next.leader_epoch
+                    );
+                    self.apply_state(topic, &config, index, &replicas, &next, v)
+                        .map_err(|m| ApiError::new(ResponseError::KafkaStorageError, m))?;
+                    return Ok(());
+                }
+                StateWrite::Fenced => self.lock_controller().fence = None,
+                StateWrite::Conflict => {}
+            }
+        }
+        Err(ApiError::new(
+            ResponseError::RequestTimedOut,
+            format!("{topic}-{index} kept changing during the election; try again"),
+        ))
+    }
+
+    /// As controller with `auto.leader.rebalance.enable`: preferred
+    /// elections for brokers whose imbalance exceeds
+    /// `leader.imbalance.per.broker.percentage`.
+    pub(super) async fn rebalance_leaders(&self) {
+        if !self.is_controller() || !self.config.auto_leader_rebalance_enable {
+            return;
+        }
+        let all: Vec<(String, i32, Vec<i32>, i32)> = self
+            .metadata()
+            .topics()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (t.name.clone(), i as i32, p.replicas.clone(), p.leader))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let view: Vec<(&[i32], i32)> = all.iter().map(|(_, _, r, l)| (r.as_slice(), *l)).collect();
+        let picks: Vec<(String, i32)> =
+            imbalanced(&view, self.config.leader_imbalance_per_broker_percentage)
+                .into_iter()
+                .map(|i| (all[i].0.clone(), all[i].1))
+                .collect();
+        if picks.is_empty() {
+            return;
+        }
+        tracing::info!(
+            "leader rebalance: {} partition(s) away from their preferred leader",
+            picks.len()
+        );
+        for ((topic, index), r) in picks.iter().zip(self.elect_leaders(false, &picks).await) {
+            if let Err(e) = r {
+                tracing::debug!("leader rebalance of {topic}-{index}: {}", e.message);
+            }
+        }
+    }
+
     /// Stops every replica fetcher (shutdown).
     pub(super) fn stop_fetchers(&self) {
         let mut fetchers = self.fetchers.lock().unwrap_or_else(|e| e.into_inner());
         for (_, h) in fetchers.drain() {
             h.abort();
         }
+    }
+}
+
+fn refused(e: ElectionRefused, topic: &str, index: i32) -> ApiError {
+    match e {
+        ElectionRefused::NotNeeded => ApiError::new(
+            ResponseError::ElectionNotNeeded,
+            format!("Leader election not needed for topic partition {topic}-{index}"),
+        ),
+        ElectionRefused::PreferredNotAvailable => ApiError::new(
+            ResponseError::PreferredLeaderNotAvailable,
+            format!("Failed to elect leader for partition {topic}-{index} under strategy PreferredReplicaPartitionLeaderElectionStrategy"),
+        ),
+        ElectionRefused::NoEligibleLeader => ApiError::new(
+            ResponseError::EligibleLeadersNotAvailable,
+            format!("Failed to elect leader for partition {topic}-{index}: no eligible replica is alive"),
+        ),
     }
 }

@@ -25,7 +25,8 @@ use crate::log::{LogConfig, LogManager};
 use crate::metadata::zk::{ControllerFence, ZkError, ZkStore};
 use crate::metadata::znode::{BrokerRegistration, PartitionState, TopicAssignment};
 use crate::metadata::{
-    assign_replicas, validate_topic_name, BrokerInfo, MetadataCache, PartitionInfo, TopicInfo,
+    assign_replicas_with_racks, validate_topic_name, BrokerInfo, MetadataCache, PartitionInfo,
+    TopicInfo,
 };
 use crate::replica::partition::Partition;
 use crate::replica::ReplicaManager;
@@ -164,6 +165,8 @@ pub struct Broker {
     controller: Mutex<ControllerState>,
     /// Replica fetcher tasks, by leader broker id.
     fetchers: Mutex<HashMap<i32, tokio::task::JoinHandle<()>>>,
+    /// Rounds of [`Broker::cluster_round`] so far.
+    cluster_rounds: std::sync::atomic::AtomicU64,
 }
 
 pub fn now_ms() -> i64 {
@@ -218,6 +221,7 @@ impl Broker {
             admin: tokio::sync::Mutex::new(()),
             controller: Mutex::new(ControllerState::default()),
             fetchers: Mutex::new(HashMap::new()),
+            cluster_rounds: std::sync::atomic::AtomicU64::new(0),
             config,
             endpoints,
         });
@@ -471,7 +475,13 @@ impl Broker {
                     ));
                 }
                 let start = rand::random::<usize>() % live.len().max(1);
-                assign_replicas(&live, partitions, rf, start)
+                let racks: Vec<(i32, Option<String>)> = self
+                    .metadata()
+                    .brokers
+                    .values()
+                    .map(|b| (b.id, b.rack.clone()))
+                    .collect();
+                assign_replicas_with_racks(&racks, partitions, rf, start)
                     .map_err(|m| ApiError::new(ResponseError::InvalidReplicationFactor, m))?
             }
         };
@@ -676,6 +686,14 @@ impl Broker {
         cluster.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let isr_every = (self.config.replica_lag_time_max_ms / 4).clamp(50, 1000) as u64;
         let mut isr = tokio::time::interval(Duration::from_millis(isr_every));
+        let rebalance_every = self
+            .config
+            .leader_imbalance_check_interval_seconds
+            .clamp(1, 86_400) as u64;
+        let mut rebalance = tokio::time::interval_at(
+            tokio::time::Instant::now() + Duration::from_secs(rebalance_every),
+            Duration::from_secs(rebalance_every),
+        );
         let mut session = self.zk.client().state_watcher();
         loop {
             tokio::select! {
@@ -702,6 +720,7 @@ impl Broker {
                     }
                 }
                 _ = isr.tick() => self.update_isrs().await,
+                _ = rebalance.tick() => self.rebalance_leaders().await,
             }
         }
     }
