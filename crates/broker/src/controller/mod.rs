@@ -37,6 +37,23 @@
 //!   up within `replica.lag.time.max.ms` leave, followers that reach the
 //!   high watermark join), written to the state znode conditionally on its
 //!   version; on a conflict the leader re-reads the znode and retries.
+//! * **Controlled shutdown, ElectLeaders, rebalancing.** A broker stopping
+//!   with `controlled.shutdown.enable` hands its leaderships to live ISR
+//!   members and leaves every ISR itself; ElectLeaders (preferred or
+//!   unclean) is carried out by the broker that receives it; the controller
+//!   runs preferred elections every `leader.imbalance.check.interval.seconds`
+//!   when `auto.leader.rebalance.enable`. All are conditional writes of the
+//!   state znode (plus the fence on the controller), so they cannot undo a
+//!   concurrent controller decision. Kafka routes these through the
+//!   controller with RPCs (ControlledShutdown, LeaderAndIsr), which the
+//!   protocol crate no longer carries (Kafka 4 removed ZooKeeper mode).
+//!
+//! Known limits: topics created by another broker are seen within a poll,
+//! partitions added by CreatePartitions within five; group offset commits
+//! are acknowledged once the coordinator (leader) has appended them, not
+//! after the ISR has (Kafka waits for acks=all); the high watermark is not
+//! checkpointed, so a new leader serves consumers only what its followers
+//! confirm after the election; no partition reassignment yet.
 
 use std::collections::BTreeSet;
 
