@@ -49,9 +49,9 @@
 //!   protocol crate no longer carries (Kafka 4 removed ZooKeeper mode).
 //!
 //! Known limits: topics created by another broker are seen within a poll,
-//! partitions added by CreatePartitions within five; group offset commits
-//! are acknowledged once the coordinator (leader) has appended them, not
-//! after the ISR has (Kafka waits for acks=all); the high watermark is not
+//! partitions added by CreatePartitions within five; the coordinator's
+//! other writes (group metadata) do not wait for the ISR as offset commits
+//! do (`offsets.commit.timeout.ms`); the high watermark is not
 //! checkpointed, so a new leader serves consumers only what its followers
 //! confirm after the election; no partition reassignment yet.
 
