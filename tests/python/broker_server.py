@@ -663,7 +663,7 @@ class BrokerCluster:
         for b in self.running():
             try:
                 with b.conn(timeout=5.0) as c:
-                    return c.metadata(topics, allow_auto_create=False, version=1)
+                    return c.metadata(topics, allow_auto_create=False, version=4)
             except (OSError, ConnectionClosed, struct.error) as e:
                 last = e
         raise AssertionError(f"no broker answers Metadata: {last!r}")
@@ -683,10 +683,12 @@ class BrokerCluster:
             md = self.metadata([topic])
         else:
             with via.conn(timeout=5.0) as c:
-                md = c.metadata([topic], allow_auto_create=False, version=1)
+                md = c.metadata([topic], allow_auto_create=False, version=4)
         t = md["topics"].get(topic)
         assert t is not None and t["error"] == 0, f"topic {topic}: {t}"
-        return next(p for p in t["partitions"] if p["index"] == index)
+        found = [p for p in t["partitions"] if p["index"] == index]
+        assert found, f"{topic} has no partition {index} yet: {t}"
+        return found[0]
 
     def wait_partition(self, topic, cond, index=0, timeout=30.0, what="condition", skip=()):
         """Waits until every running broker (but ``skip``) reports a partition

@@ -387,3 +387,40 @@ def test_preferred_leader_election_with_elect_leaders(broker_cluster):
                      what="the preferred replica leading")
     res = a.elect_leaders(ElectionType.PREFERRED, [tp]).result(30)
     assert res[tp] is not None and res[tp].code() == KafkaError.ELECTION_NOT_NEEDED, res
+
+
+def test_topic_changes_reach_every_broker(broker_cluster):
+    """CreatePartitions adds replicated partitions that every broker hosts;
+    deleting the topic removes its logs from every broker."""
+    from confluent_kafka.admin import NewPartitions
+    c = broker_cluster()
+    topic = create_replicated(c, unique_topic("chg"), partitions=1)
+    a = admin(c.bootstrap)
+    a.create_partitions([NewPartitions(topic, 3)])[topic].result(30)
+    for p in range(3):
+        c.wait_partition(topic, lambda s: len(s["isr"]) == 3, index=p, timeout=30,
+                         what="3 in-sync replicas of a new partition")
+    for b in c:
+        for p in range(3):
+            assert os.path.isdir(b.partition_dir(topic, p)), (b.broker_id, p)
+    a.delete_topics([topic], operation_timeout=30)[topic].result(30)
+    deadline = time.monotonic() + 30
+    while any(os.path.isdir(b.partition_dir(topic, p)) for b in c for p in range(3)):
+        assert time.monotonic() < deadline, "logs of the deleted topic are still there"
+        time.sleep(0.2)
+
+
+def test_rack_aware_assignment(broker_cluster):
+    """With broker.rack set on every broker, each partition's replicas land on
+    distinct racks (Kafka's rack-aware placement)."""
+    c = broker_cluster(size=3, overrides={})
+    # racks: restart each broker with its own rack (a, b, a)
+    racks = {1: "a", 2: "b", 3: "a"}
+    for b in c:
+        b.props["broker.rack"] = racks[b.broker_id]
+        b.restart()
+    c.wait_brokers(3)
+    topic = create_replicated(c, unique_topic("rack"), partitions=6, rf=2)
+    md = c.metadata([topic])
+    for p in md["topics"][topic]["partitions"]:
+        assert {racks[r] for r in p["replicas"]} == {"a", "b"}, p
