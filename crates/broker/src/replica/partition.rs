@@ -105,24 +105,6 @@ pub struct Partition {
 const PRODUCER: u8 = u8::MAX;
 
 impl Partition {
-    /// A partition led here with this broker as its only in-sync replica
-    /// (a single-broker cluster's partitions; tests).
-    pub fn new(topic: Arc<str>, index: i32, log: PartitionLog, leader_epoch: i32) -> Self {
-        let p = Self::hosted(topic, index, log, 0);
-        p.become_leader(
-            &LeaderAndIsr {
-                leader: 0,
-                leader_epoch,
-                isr: vec![0],
-                controller_epoch: 0,
-                version: 0,
-            },
-            &[0],
-            0,
-        );
-        p
-    }
-
     /// A partition hosted by broker `local`, without a role yet (a follower of nobody).
     pub fn hosted(topic: Arc<str>, index: i32, log: PartitionLog, local: i32) -> Self {
         Partition {
@@ -226,6 +208,19 @@ impl Partition {
         let mut st = self.lock();
         if version <= st.state_version {
             return;
+        }
+        // A follower taken out of the ISR (by the controller, or by itself at
+        // a controlled shutdown) joins again only after a new fetch.
+        let removed: Vec<i32> = st
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| !isr.contains(r))
+            .collect();
+        for r in removed {
+            if let Some(f) = st.followers.get_mut(&r) {
+                f.log_end = -1;
+            }
         }
         st.isr = isr.to_vec();
         st.state_version = version;
@@ -545,6 +540,21 @@ mod tests {
         // An older znode version is ignored.
         p.update_isr(&[1], 0, 1);
         assert_eq!(p.isr(), vec![1, 2]);
+    }
+
+    #[test]
+    fn a_follower_removed_from_the_isr_rejoins_only_after_fetching_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = leader_of(dir.path(), &[1, 2, 3]);
+        p.append(&TestBatch::records(10).encode(), 1_000).unwrap();
+        p.record_follower_fetch(2, 10, 1_000);
+        p.record_follower_fetch(3, 10, 1_000);
+        assert_eq!(p.high_watermark(), 10);
+        // The controller (or 3 itself, shutting down) takes 3 out.
+        p.update_isr(&[1, 2], 1, 1);
+        assert_eq!(p.isr_change(1_100, 1_000), None);
+        p.record_follower_fetch(3, 10, 1_200);
+        assert_eq!(p.isr_change(1_300, 1_000).unwrap().isr, vec![1, 2, 3]);
     }
 
     #[test]
