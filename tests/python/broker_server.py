@@ -620,3 +620,99 @@ def consume_all_confluent(bootstrap, topic, partitions, expected=None, timeout=1
         return out
     finally:
         c.close()
+
+
+class BrokerCluster:
+    """``size`` brokers (ids 1..size) sharing one ZooKeeper chroot: a Kafka
+    cluster on loopback. ``overrides`` apply to every broker."""
+
+    def __init__(self, zk_connect, size=3, overrides=None, name=None,
+                 session_timeout_ms=4000):
+        base = {"offsets.topic.replication.factor": str(min(3, size)),
+                "offsets.topic.num.partitions": "6",
+                "default.replication.factor": str(min(3, size)),
+                "replica.lag.time.max.ms": "3000",
+                "replica.fetch.wait.max.ms": "200"}
+        base.update(overrides or {})
+        self.brokers = [BrokerServer(zk_connect, name=f"{name or 'cluster'}-{i}", overrides=base,
+                                     broker_id=i, session_timeout_ms=session_timeout_ms)
+                        for i in range(1, size + 1)]
+
+    def start(self):
+        for b in self.brokers:
+            b.start()
+        self.wait_brokers(len(self.brokers))
+        return self
+
+    def __iter__(self):
+        return iter(self.brokers)
+
+    def __getitem__(self, broker_id):
+        return self.brokers[broker_id - 1]
+
+    @property
+    def bootstrap(self):
+        return ",".join(b.bootstrap for b in self.brokers)
+
+    def running(self):
+        return [b for b in self.brokers if b.running()]
+
+    def metadata(self, topics=None):
+        """Metadata (v1) from the first running broker that answers."""
+        last = None
+        for b in self.running():
+            try:
+                with b.conn(timeout=5.0) as c:
+                    return c.metadata(topics, allow_auto_create=False, version=4)
+            except (OSError, ConnectionClosed, struct.error) as e:
+                last = e
+        raise AssertionError(f"no broker answers Metadata: {last!r}")
+
+    def wait_brokers(self, n, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            md = self.metadata()
+            if len(md["brokers"]) == n:
+                return md
+            assert time.monotonic() < deadline, f"{len(md['brokers'])} brokers, not {n}: {md}"
+            time.sleep(0.1)
+
+    def partition(self, topic, index=0, via=None):
+        """The partition's metadata entry (leader, replicas, isr) as a broker sees it."""
+        if via is None:
+            md = self.metadata([topic])
+        else:
+            with via.conn(timeout=5.0) as c:
+                md = c.metadata([topic], allow_auto_create=False, version=4)
+        t = md["topics"].get(topic)
+        assert t is not None and t["error"] == 0, f"topic {topic}: {t}"
+        found = [p for p in t["partitions"] if p["index"] == index]
+        assert found, f"{topic} has no partition {index} yet: {t}"
+        return found[0]
+
+    def wait_partition(self, topic, cond, index=0, timeout=30.0, what="condition", skip=()):
+        """Waits until every running broker (but ``skip``) reports a partition
+        state meeting ``cond``."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                states = [self.partition(topic, index, via=b) for b in self.running()
+                          if b not in skip]
+                if states and all(cond(s) for s in states):
+                    return states[0]
+                last = states
+            except (AssertionError, OSError, ConnectionClosed, struct.error) as e:
+                last = e
+            time.sleep(0.1)
+        raise AssertionError(f"{topic}-{index}: {what} not reached in {timeout}s; last {last}")
+
+    def leader(self, topic, index=0):
+        return self[self.partition(topic, index)["leader"]]
+
+    def controller(self):
+        return self[self.metadata()["controller"]]
+
+    def cleanup(self):
+        for b in self.brokers:
+            b.cleanup()

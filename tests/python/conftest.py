@@ -351,3 +351,29 @@ def dev_server(request):
     _report_server_log(request, d)
     d.cleanup()
     _LIVE_SERVERS.remove(d)
+
+
+@pytest.fixture
+def broker_cluster(kind, _broker_keepers, request):
+    """broker_cluster(size=3, overrides=None) -> a started BrokerCluster under a
+    unique chroot of this kind's keeper (all brokers share it)."""
+    skip_if_unavailable("rill")
+    from broker_server import BrokerCluster
+    made = []
+
+    def factory(size=3, overrides=None, **kw):
+        keeper = _ensure_broker_keeper(kind, _broker_keepers)
+        chroot = f"/c-{uuid.uuid4().hex[:10]}"
+        c = BrokerCluster(f"{keeper.hosts}{chroot}", size=size, overrides=overrides,
+                          name=request.node.name[:30].replace("/", "_"), **kw)
+        made.append(c)
+        _LIVE_SERVERS.extend(c.brokers)
+        c.start()
+        return c
+
+    yield factory
+    for c in made:
+        for b in c.brokers:
+            _report_server_log(request, b)
+            b.cleanup()
+            _LIVE_SERVERS.remove(b)

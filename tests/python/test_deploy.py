@@ -345,10 +345,6 @@ def test_cluster_broker_stopped_and_restarted(healthy_cluster):
     assert values(consume_all_confluent(c.bootstrap, topic, 3)) == expected
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="rill brokers elect a controller only when they register: none "
-                   "takes over when the controller stops (controller failover is future "
-                   "broker work); remove this marker when it lands")
 @pytest.mark.keeper_timeout(600)
 def test_cluster_controller_broker_stopped(healthy_cluster):
     """The controller's container stopped: another broker becomes controller

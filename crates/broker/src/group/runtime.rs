@@ -19,7 +19,7 @@ use super::coordinator::{
 };
 use super::records::OffsetsRecord;
 use super::{partition_for, OFFSETS_TOPIC};
-use crate::replica::partition::{Isolation, Partition};
+use crate::replica::partition::Partition;
 use crate::replica::ReplicaManager;
 
 type Key = (String, String);
@@ -67,6 +67,7 @@ impl Journal for OffsetsJournal<'_> {
         let partition = self
             .replicas
             .get(OFFSETS_TOPIC, index)
+            .filter(|p| p.is_leader())
             .ok_or(ResponseError::NotCoordinator)?;
         let batch = encode_batch(records, self.now).map_err(|e| {
             tracing::error!("encoding {OFFSETS_TOPIC} records: {e}");
@@ -123,9 +124,9 @@ fn encode_batch(records: &[OffsetsRecord], now: i64) -> anyhow::Result<bytes::By
 fn read_records(partition: &Partition) -> Vec<OffsetsRecord> {
     let mut out = Vec::new();
     let mut offset = partition.log_start_offset();
-    let end = partition.high_watermark();
+    let end = partition.log_end_offset();
     while offset < end {
-        let read = match partition.read(offset, 1 << 20, Isolation::ReadUncommitted, true) {
+        let read = match partition.read_to_log_end(offset, 1 << 20, true) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(

@@ -145,9 +145,115 @@ pub fn assign_replicas(
     Ok(out)
 }
 
+/// Kafka's rack-aware assignment (`assignReplicasToBrokersRackAware`) when
+/// every broker has a `broker.rack`, else [`assign_replicas`]: brokers are
+/// listed alternating between racks, leaders go round-robin over that list,
+/// and each follower is the next broker (by the same shifting steps) on a
+/// rack that holds no replica of the partition yet, while such racks remain.
+pub fn assign_replicas_with_racks(
+    brokers: &[(i32, Option<String>)],
+    partitions: i32,
+    replication_factor: i32,
+    start: usize,
+) -> Result<Vec<Vec<i32>>, String> {
+    let ids: Vec<i32> = brokers.iter().map(|(id, _)| *id).collect();
+    if brokers.is_empty() || brokers.iter().any(|(_, r)| r.is_none()) {
+        return assign_replicas(&ids, partitions, replication_factor, start);
+    }
+    // Validates the counts with the same messages.
+    assign_replicas(&ids, 1, replication_factor, 0)?;
+    if partitions <= 0 {
+        return Err("Number of partitions must be larger than 0.".into());
+    }
+    let mut by_rack: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (id, rack) in brokers {
+        by_rack
+            .entry(rack.as_deref().unwrap_or(""))
+            .or_default()
+            .push(*id);
+    }
+    for list in by_rack.values_mut() {
+        list.sort_unstable();
+    }
+    let rack_of: HashMap<i32, &str> = brokers
+        .iter()
+        .map(|(id, r)| (*id, r.as_deref().unwrap_or("")))
+        .collect();
+    let mut arranged = Vec::with_capacity(brokers.len());
+    for round in 0.. {
+        let before = arranged.len();
+        arranged.extend(by_rack.values().filter_map(|l| l.get(round).copied()));
+        if arranged.len() == before {
+            break;
+        }
+    }
+    let n = arranged.len();
+    let racks = by_rack.len();
+    let start_index = start % n;
+    let mut shift = start % n;
+    let mut out = Vec::with_capacity(partitions as usize);
+    for p in 0..partitions as usize {
+        if p > 0 && p % n == 0 {
+            shift += 1;
+        }
+        let first = (p + start_index) % n;
+        let mut replicas = vec![arranged[first]];
+        let mut used_racks = vec![rack_of[&arranged[first]]];
+        let mut k = 0;
+        for _ in 1..replication_factor {
+            loop {
+                let step = 1 + (shift * racks + k) % (n - 1).max(1);
+                let b = arranged[(first + step) % n];
+                k += 1;
+                let rack = rack_of[&b];
+                if (!used_racks.contains(&rack) || used_racks.len() == racks)
+                    && (!replicas.contains(&b) || replicas.len() == n)
+                {
+                    replicas.push(b);
+                    if !used_racks.contains(&rack) {
+                        used_racks.push(rack);
+                    }
+                    break;
+                }
+            }
+        }
+        out.push(replicas);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rack_aware_assignment_spreads_each_partition_over_racks() {
+        let brokers: Vec<(i32, Option<String>)> =
+            [(1, "a"), (2, "a"), (3, "b"), (4, "b"), (5, "c"), (6, "c")]
+                .iter()
+                .map(|(id, r)| (*id, Some(r.to_string())))
+                .collect();
+        let rack = |b: i32| brokers.iter().find(|(id, _)| *id == b).unwrap().1.clone();
+        for start in 0..6 {
+            let a = assign_replicas_with_racks(&brokers, 12, 3, start).unwrap();
+            for r in &a {
+                let mut racks: Vec<_> = r.iter().map(|b| rack(*b)).collect();
+                racks.sort();
+                racks.dedup();
+                assert_eq!(racks.len(), 3, "{r:?}");
+            }
+            let mut leaders: Vec<i32> = a.iter().map(|r| r[0]).collect();
+            leaders.sort();
+            assert_eq!(leaders, vec![1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6]);
+        }
+        // Without racks everywhere: the rack-unaware placement.
+        let mixed = vec![(1, Some("a".to_owned())), (2, None), (3, None)];
+        assert_eq!(
+            assign_replicas_with_racks(&mixed, 3, 2, 0).unwrap(),
+            assign_replicas(&[1, 2, 3], 3, 2, 0).unwrap()
+        );
+        assert!(assign_replicas_with_racks(&brokers, 1, 7, 0).is_err());
+    }
 
     #[test]
     fn topic_names_follow_kafka_rules() {

@@ -56,6 +56,25 @@ fn json<T: serde::Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("znode records serialize")
 }
 
+/// The controller epoch this broker won, with `/controller_epoch`'s znode
+/// version: writes checked against it fail once another controller is elected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControllerFence {
+    pub epoch: i32,
+    pub version: i32,
+}
+
+/// The outcome of a conditional partition state write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateWrite {
+    /// Written; the znode's new version.
+    Written(i32),
+    /// The state znode changed meanwhile: re-read it.
+    Conflict,
+    /// Another controller was elected meanwhile.
+    Fenced,
+}
+
 /// A session with the ensemble plus Kafka's layout operations. After the
 /// session expires, [`ZkStore::reconnect`] replaces it with a new one.
 pub struct ZkStore {
@@ -245,19 +264,101 @@ impl ZkStore {
         }
     }
 
-    /// Live brokers and their registrations.
-    pub async fn brokers(&self) -> Result<BTreeMap<i32, znode::BrokerRegistration>, ZkError> {
+    /// Live brokers: registration and broker epoch (the znode's czxid, which
+    /// changes when a broker registers again after a restart).
+    pub async fn brokers(
+        &self,
+    ) -> Result<BTreeMap<i32, (znode::BrokerRegistration, i64)>, ZkError> {
+        let ids: Vec<i32> = self
+            .children(paths::BROKER_IDS)
+            .await?
+            .iter()
+            .filter_map(|c| c.parse().ok())
+            .collect();
+        let paths: Vec<String> = ids.iter().map(|id| paths::broker(*id)).collect();
+        let reads = futures::future::join_all(paths.iter().map(|p| self.get(p))).await;
         let mut out = BTreeMap::new();
-        for child in self.children(paths::BROKER_IDS).await? {
-            let Ok(id) = child.parse::<i32>() else {
-                continue;
-            };
-            let path = paths::broker(id);
-            if let Some((data, _)) = self.get(&path).await? {
-                out.insert(id, parse(&path, &data)?);
+        for ((id, path), read) in ids.into_iter().zip(&paths).zip(reads) {
+            if let Some((data, stat)) = read? {
+                out.insert(id, (parse(path, &data)?, stat.czxid));
             }
         }
         Ok(out)
+    }
+
+    /// The controller's broker id from `/controller`, if one is elected.
+    pub async fn controller(&self) -> Result<Option<i32>, ZkError> {
+        match self.get(paths::CONTROLLER).await? {
+            Some((data, _)) => Ok(Some(
+                parse::<znode::ControllerRegistration>(paths::CONTROLLER, &data)?.brokerid,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// `/controller_epoch`'s value and znode version (the controller's fence).
+    pub async fn controller_epoch_fence(&self) -> Result<Option<ControllerFence>, ZkError> {
+        Ok(self
+            .get(paths::CONTROLLER_EPOCH)
+            .await?
+            .and_then(|(d, stat)| {
+                let epoch = String::from_utf8_lossy(&d).trim().parse().ok()?;
+                Some(ControllerFence {
+                    epoch,
+                    version: stat.version,
+                })
+            }))
+    }
+
+    /// Several partition states at once (`None` where missing).
+    pub async fn partition_states(
+        &self,
+        keys: &[(String, i32)],
+    ) -> Result<Vec<Option<(znode::PartitionState, i32)>>, ZkError> {
+        futures::future::join_all(keys.iter().map(|(t, p)| self.partition_state(t, *p)))
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// Replaces a partition state if its znode is still at `expected_version`
+    /// and, with a `fence`, if `/controller_epoch` is still at the fence's
+    /// version (one ZooKeeper multi, as Kafka's controller writes).
+    pub async fn write_partition_state(
+        &self,
+        topic: &str,
+        partition: i32,
+        state: &znode::PartitionState,
+        expected_version: i32,
+        fence: Option<ControllerFence>,
+    ) -> Result<StateWrite, ZkError> {
+        let path = paths::partition_state(topic, partition);
+        let client = self.client();
+        let mut multi = client.new_multi_writer();
+        let data = json(state);
+        let built = match fence {
+            Some(f) => multi.add_check_version(paths::CONTROLLER_EPOCH, f.version),
+            None => Ok(()),
+        }
+        .and_then(|()| multi.add_set_data(&path, &data, Some(expected_version)));
+        built.map_err(zk_err("multi", &path))?;
+        match multi.commit().await {
+            Ok(results) => Ok(StateWrite::Written(
+                results
+                    .iter()
+                    .find_map(|r| match r {
+                        zk::MultiWriteResult::SetData { stat } => Some(stat.version),
+                        _ => None,
+                    })
+                    .unwrap_or(expected_version + 1),
+            )),
+            Err(zk::MultiWriteError::OperationFailed { index, source }) => match source {
+                zk::Error::BadVersion if index == 0 && fence.is_some() => Ok(StateWrite::Fenced),
+                zk::Error::BadVersion | zk::Error::NoNode => Ok(StateWrite::Conflict),
+                e => Err(zk_err("multi", &path)(e)),
+            },
+            Err(e) => Err(zk_err("multi", &path)(e.into())),
+        }
     }
 
     /// Becomes controller if nobody is; returns the controller's broker id.

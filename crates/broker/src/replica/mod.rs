@@ -1,5 +1,8 @@
-//! Hosted partitions and the wait queue of delayed fetches.
+//! Hosted partitions (led and followed), the wait queues of delayed fetches
+//! and of acks=all produces, and the follower's fetcher.
 
+pub mod client;
+pub mod fetcher;
 pub mod partition;
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,6 +21,9 @@ pub struct ReplicaManager {
     /// The fetch purgatory: delayed fetches wait here and re-check when
     /// anything was appended.
     appended: Notify,
+    /// The produce purgatory: acks=all requests wait here for a high
+    /// watermark (or leadership) change.
+    committed: Notify,
 }
 
 impl ReplicaManager {
@@ -50,6 +56,25 @@ impl ReplicaManager {
             .unwrap_or_default()
     }
 
+    pub fn remove(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        let mut topics = self.write();
+        let parts = topics.get_mut(topic)?;
+        let removed = parts.remove(&partition);
+        if parts.is_empty() {
+            topics.remove(topic);
+        }
+        removed
+    }
+
+    /// The partitions this broker follows from `leader`.
+    pub fn following(&self, leader: i32) -> Vec<Arc<Partition>> {
+        use self::partition::Role;
+        self.all()
+            .into_iter()
+            .filter(|p| p.role() == Role::Follower { leader })
+            .collect()
+    }
+
     pub fn all(&self) -> Vec<Arc<Partition>> {
         self.read()
             .values()
@@ -65,5 +90,15 @@ impl ReplicaManager {
 
     pub fn notify_appended(&self) {
         self.appended.notify_waiters();
+    }
+
+    /// A future that completes at the next high watermark or leadership
+    /// change; created before checking, like [`Self::appended`].
+    pub fn committed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.committed.notified()
+    }
+
+    pub fn notify_committed(&self) {
+        self.committed.notify_waiters();
     }
 }

@@ -1,9 +1,14 @@
-//! One partition as this broker hosts it: its log, its leader epoch and its
-//! high watermark. With a single replica the high watermark is the log end;
-//! replication (ISR, follower fetch) will move it from here.
+//! One partition as this broker hosts it: its log, its role (leader or
+//! follower, with the leader epoch), and as leader the replication state
+//! Kafka's `Partition` keeps: each follower's log end and when it last
+//! caught up, the ISR (as last written to ZooKeeper, with the znode version)
+//! and the high watermark = the smallest log end over the ISR. The state is
+//! driven by method calls with the clock passed in; ZooKeeper writes and the
+//! fetcher's network I/O live in `server::cluster` and `replica::fetcher`.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use kafka_protocol::records::Compression;
 
@@ -26,26 +31,315 @@ impl Isolation {
     }
 }
 
+/// What this broker does for the partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Leader,
+    /// Replicating from `leader` (-1: no leader is known; nothing to fetch).
+    Follower {
+        leader: i32,
+    },
+}
+
+/// A follower as its leader sees it (Kafka's `Replica` state).
+#[derive(Debug, Clone, Copy)]
+struct FollowerState {
+    /// The offset it fetched from last = its log end; -1 before its first fetch.
+    log_end: i64,
+    /// When its log end last reached the leader's (ms); ISR shrink uses it.
+    last_caught_up_ms: i64,
+}
+
+/// Replication state, behind one lock.
+#[derive(Debug)]
+struct ReplicaState {
+    role: Role,
+    /// The topic's replica assignment.
+    assigned: Vec<i32>,
+    /// The in-sync replicas as last stored in ZooKeeper, and that znode's version.
+    isr: Vec<i32>,
+    state_version: i32,
+    /// The controller epoch written in the state znode (kept on ISR writes).
+    controller_epoch: i32,
+    followers: BTreeMap<i32, FollowerState>,
+    high_watermark: i64,
+    /// A follower must truncate to the leader's epoch boundary before fetching.
+    needs_truncation: bool,
+}
+
+/// The partition's state as stored in its ZooKeeper znode, as the cluster
+/// code hands it over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderAndIsr {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub isr: Vec<i32>,
+    pub controller_epoch: i32,
+    /// The znode's version (for conditional ISR writes).
+    pub version: i32,
+}
+
+/// An ISR change the leader wants written to ZooKeeper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsrChange {
+    pub isr: Vec<i32>,
+    pub leader_epoch: i32,
+    pub controller_epoch: i32,
+    pub expected_version: i32,
+}
+
 pub struct Partition {
     pub topic: Arc<str>,
     pub index: i32,
+    /// This broker's id.
+    local: i32,
     log: RwLock<PartitionLog>,
     leader_epoch: AtomicI32,
     /// The topic's `compression.type` as a codec id; `PRODUCER` keeps batches as sent.
     compression: AtomicU8,
+    /// The topic's `min.insync.replicas`.
+    min_insync: AtomicI32,
+    state: Mutex<ReplicaState>,
 }
 
 const PRODUCER: u8 = u8::MAX;
 
 impl Partition {
-    pub fn new(topic: Arc<str>, index: i32, log: PartitionLog, leader_epoch: i32) -> Self {
+    /// A partition hosted by broker `local`, without a role yet (a follower of nobody).
+    pub fn hosted(topic: Arc<str>, index: i32, log: PartitionLog, local: i32) -> Self {
         Partition {
             topic,
             index,
+            local,
             log: RwLock::new(log),
-            leader_epoch: AtomicI32::new(leader_epoch),
+            leader_epoch: AtomicI32::new(-1),
             compression: AtomicU8::new(PRODUCER),
+            min_insync: AtomicI32::new(1),
+            state: Mutex::new(ReplicaState {
+                role: Role::Follower { leader: -1 },
+                assigned: Vec::new(),
+                isr: Vec::new(),
+                state_version: -1,
+                controller_epoch: 0,
+                followers: BTreeMap::new(),
+                high_watermark: 0,
+                needs_truncation: false,
+            }),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReplicaState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_min_insync_replicas(&self, n: i32) {
+        self.min_insync.store(n.max(1), Ordering::Relaxed);
+    }
+
+    pub fn min_insync_replicas(&self) -> i32 {
+        self.min_insync.load(Ordering::Relaxed)
+    }
+
+    pub fn role(&self) -> Role {
+        self.lock().role
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.role() == Role::Leader
+    }
+
+    pub fn isr(&self) -> Vec<i32> {
+        self.lock().isr.clone()
+    }
+
+    /// Takes the leadership described by `state` (whose leader is this broker):
+    /// every other assigned replica starts with an unknown log end and as
+    /// caught up now, so one that never fetches leaves the ISR after the lag time.
+    pub fn become_leader(&self, state: &LeaderAndIsr, assigned: &[i32], now_ms: i64) {
+        let log_end = self.log_end_offset();
+        let log_start = self.log_start_offset();
+        let mut st = self.lock();
+        st.role = Role::Leader;
+        st.assigned = assigned.to_vec();
+        st.isr = state.isr.clone();
+        st.state_version = state.version;
+        st.controller_epoch = state.controller_epoch;
+        st.needs_truncation = false;
+        st.followers = assigned
+            .iter()
+            .filter(|r| **r != self.local)
+            .map(|r| {
+                (
+                    *r,
+                    FollowerState {
+                        log_end: -1,
+                        last_caught_up_ms: now_ms,
+                    },
+                )
+            })
+            .collect();
+        st.high_watermark = st.high_watermark.clamp(log_start, log_end);
+        self.leader_epoch
+            .store(state.leader_epoch, Ordering::Relaxed);
+        self.advance_high_watermark(&mut st, log_end);
+    }
+
+    /// Follows `state.leader` (-1: nobody yet); truncation to the leader's
+    /// epoch boundary comes first.
+    pub fn become_follower(&self, state: &LeaderAndIsr, assigned: &[i32]) {
+        let mut st = self.lock();
+        st.role = Role::Follower {
+            leader: state.leader,
+        };
+        st.assigned = assigned.to_vec();
+        st.isr = state.isr.clone();
+        st.state_version = state.version;
+        st.controller_epoch = state.controller_epoch;
+        st.followers.clear();
+        st.needs_truncation = true;
+        self.leader_epoch
+            .store(state.leader_epoch, Ordering::Relaxed);
+    }
+
+    /// A newer version of the state znode with the same leader and epoch (an
+    /// ISR change by the controller or by this leader).
+    pub fn update_isr(&self, isr: &[i32], version: i32, controller_epoch: i32) {
+        let log_end = self.log_end_offset();
+        let mut st = self.lock();
+        if version <= st.state_version {
+            return;
+        }
+        // A follower taken out of the ISR (by the controller, or by itself at
+        // a controlled shutdown) joins again only after a new fetch.
+        let removed: Vec<i32> = st
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| !isr.contains(r))
+            .collect();
+        for r in removed {
+            if let Some(f) = st.followers.get_mut(&r) {
+                f.log_end = -1;
+            }
+        }
+        st.isr = isr.to_vec();
+        st.state_version = version;
+        st.controller_epoch = controller_epoch;
+        if st.role == Role::Leader {
+            self.advance_high_watermark(&mut st, log_end);
+        }
+    }
+
+    /// The znode version this broker last applied.
+    pub fn state_version(&self) -> i32 {
+        self.lock().state_version
+    }
+
+    /// High watermark = the smallest log end over the ISR (a follower not yet
+    /// heard from holds it back); it never moves backwards while leading.
+    fn advance_high_watermark(&self, st: &mut ReplicaState, leader_log_end: i64) -> bool {
+        let mut hw = leader_log_end;
+        for r in &st.isr {
+            if *r == self.local {
+                continue;
+            }
+            match st.followers.get(r) {
+                Some(f) if f.log_end >= 0 => hw = hw.min(f.log_end),
+                _ => return false,
+            }
+        }
+        if hw > st.high_watermark {
+            st.high_watermark = hw;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A follower's fetch at `fetch_offset` (its log end), as leader. Returns
+    /// whether the high watermark moved.
+    pub fn record_follower_fetch(&self, replica: i32, fetch_offset: i64, now_ms: i64) -> bool {
+        let log_end = self.log_end_offset();
+        let mut st = self.lock();
+        if st.role != Role::Leader {
+            return false;
+        }
+        let Some(f) = st.followers.get_mut(&replica) else {
+            return false;
+        };
+        f.log_end = fetch_offset;
+        if fetch_offset >= log_end {
+            f.last_caught_up_ms = now_ms;
+        }
+        self.advance_high_watermark(&mut st, log_end)
+    }
+
+    /// The ISR this leader should store: followers that have not caught up
+    /// within `lag_ms` leave it; assigned followers that reached the high
+    /// watermark join it. `None` when nothing changes.
+    pub fn isr_change(&self, now_ms: i64, lag_ms: i64) -> Option<IsrChange> {
+        let st = self.lock();
+        if st.role != Role::Leader {
+            return None;
+        }
+        let mut isr: Vec<i32> = st
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| {
+                *r == self.local
+                    || st
+                        .followers
+                        .get(r)
+                        .is_some_and(|f| now_ms - f.last_caught_up_ms <= lag_ms)
+            })
+            .collect();
+        if !isr.contains(&self.local) {
+            isr.insert(0, self.local);
+        }
+        for (r, f) in &st.followers {
+            if !isr.contains(r)
+                && st.assigned.contains(r)
+                && f.log_end >= st.high_watermark
+                && now_ms - f.last_caught_up_ms <= lag_ms
+            {
+                isr.push(*r);
+            }
+        }
+        (isr != st.isr).then(|| IsrChange {
+            isr,
+            leader_epoch: self.leader_epoch(),
+            controller_epoch: st.controller_epoch,
+            expected_version: st.state_version,
+        })
+    }
+
+    /// Whether a follower must truncate before fetching; clears the flag.
+    pub fn take_truncation(&self) -> bool {
+        std::mem::take(&mut self.lock().needs_truncation)
+    }
+
+    pub fn needs_truncation(&self) -> bool {
+        self.lock().needs_truncation
+    }
+
+    /// Asks for truncation again (the leader could not answer).
+    pub fn request_truncation(&self) {
+        self.lock().needs_truncation = true;
+    }
+
+    /// As follower: the leader's high watermark, capped at the local log end.
+    pub fn set_follower_high_watermark(&self, hw: i64) {
+        let log_end = self.log_end_offset();
+        let mut st = self.lock();
+        if matches!(st.role, Role::Follower { .. }) {
+            st.high_watermark = hw.min(log_end);
+        }
+    }
+
+    /// Appends replicated batches as a follower.
+    pub fn append_as_follower(&self, records: &[u8]) -> Result<AppendInfo, LogError> {
+        self.write_log().append_as_follower(records)
     }
 
     /// Sets the topic's `compression.type` (`None` = `producer`).
@@ -91,12 +385,37 @@ impl Partition {
         };
         let records = converted.as_deref().unwrap_or(records);
         let epoch = self.leader_epoch();
-        self.write_log().append_as_leader(records, epoch, now_ms)
+        let info = self.write_log().append_as_leader(records, epoch, now_ms)?;
+        self.after_leader_append();
+        Ok(info)
     }
 
-    /// Everything up to here is committed: with one replica, the log end.
+    /// Appends the broker's own records (group coordinator) as leader.
+    pub fn append_as_coordinator(
+        &self,
+        records: &[u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let epoch = self.leader_epoch();
+        let info = self
+            .write_log()
+            .append_as_coordinator(records, epoch, now_ms)?;
+        self.after_leader_append();
+        Ok(info)
+    }
+
+    /// With the ISR down to this broker alone, an append commits at once.
+    fn after_leader_append(&self) {
+        let log_end = self.log_end_offset();
+        let mut st = self.lock();
+        if st.role == Role::Leader {
+            self.advance_high_watermark(&mut st, log_end);
+        }
+    }
+
+    /// Everything below it is on every in-sync replica (committed).
     pub fn high_watermark(&self) -> i64 {
-        self.read_log().log_end_offset()
+        self.lock().high_watermark
     }
 
     /// Without transactions the last stable offset is the high watermark.
@@ -121,11 +440,21 @@ impl Partition {
         isolation: Isolation,
         min_one: bool,
     ) -> Result<ReadInfo, LogError> {
-        let log = self.read_log();
         let upper = match isolation {
-            Isolation::ReadUncommitted | Isolation::ReadCommitted => log.log_end_offset(),
+            Isolation::ReadUncommitted | Isolation::ReadCommitted => self.high_watermark(),
         };
-        log.read(offset, max_bytes, upper, min_one)
+        self.read_log().read(offset, max_bytes, upper, min_one)
+    }
+
+    /// Reads whole batches up to the log end (replica fetches, loading groups).
+    pub fn read_to_log_end(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<ReadInfo, LogError> {
+        let log = self.read_log();
+        log.read(offset, max_bytes, log.log_end_offset(), min_one)
     }
 
     pub fn with_log<T>(&self, f: impl FnOnce(&PartitionLog) -> T) -> T {
@@ -134,5 +463,118 @@ impl Partition {
 
     pub fn with_log_mut<T>(&self, f: impl FnOnce(&mut PartitionLog) -> T) -> T {
         f(&mut self.write_log())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch::testing::TestBatch;
+    use crate::log::LogConfig;
+
+    fn leader_of(dir: &std::path::Path, isr: &[i32]) -> Partition {
+        let log = PartitionLog::open(dir, LogConfig::default(), false).unwrap();
+        let p = Partition::hosted(Arc::from("t"), 0, log, 1);
+        let state = LeaderAndIsr {
+            leader: 1,
+            leader_epoch: 3,
+            isr: isr.to_vec(),
+            controller_epoch: 1,
+            version: 0,
+        };
+        p.become_leader(&state, &[1, 2, 3], 1_000);
+        p
+    }
+
+    #[test]
+    fn high_watermark_is_the_smallest_log_end_over_the_isr() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = leader_of(dir.path(), &[1, 2, 3]);
+        p.append(&TestBatch::records(10).encode(), 1_000).unwrap();
+        // Followers not heard from yet hold the high watermark back.
+        assert_eq!(p.high_watermark(), 0);
+        assert!(!p.record_follower_fetch(2, 10, 1_100));
+        assert_eq!(p.high_watermark(), 0);
+        assert!(p.record_follower_fetch(3, 4, 1_100));
+        assert_eq!(p.high_watermark(), 4);
+        assert!(p.record_follower_fetch(3, 10, 1_200));
+        assert_eq!(p.high_watermark(), 10);
+        // Consumers read up to it, followers to the log end.
+        p.append(&TestBatch::records(5).encode(), 1_300).unwrap();
+        assert_eq!(p.log_end_offset(), 15);
+        assert_eq!(p.high_watermark(), 10);
+        assert_eq!(
+            p.read(10, 1 << 20, Isolation::ReadUncommitted, true)
+                .unwrap()
+                .records
+                .len(),
+            0
+        );
+        assert!(!p
+            .read_to_log_end(10, 1 << 20, true)
+            .unwrap()
+            .records
+            .is_empty());
+    }
+
+    #[test]
+    fn lagging_followers_leave_the_isr_and_caught_up_ones_join() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = leader_of(dir.path(), &[1, 2, 3]);
+        p.append(&TestBatch::records(10).encode(), 1_000).unwrap();
+        p.record_follower_fetch(2, 10, 1_000);
+        p.record_follower_fetch(3, 2, 1_000);
+        assert_eq!(p.isr_change(1_500, 1_000), None);
+        p.record_follower_fetch(2, 10, 2_000);
+        // Follower 3 has not caught up for longer than the lag time.
+        let change = p.isr_change(2_100, 1_000).unwrap();
+        assert_eq!(change.isr, vec![1, 2]);
+        assert_eq!(change.expected_version, 0);
+        assert_eq!(change.leader_epoch, 3);
+        p.update_isr(&change.isr, 1, 1);
+        // Without 3 the high watermark moves to follower 2's log end.
+        assert_eq!(p.high_watermark(), 10);
+        // 3 catches up and joins again.
+        p.record_follower_fetch(3, 10, 2_200);
+        assert_eq!(p.isr_change(2_300, 1_000).unwrap().isr, vec![1, 2, 3]);
+        // An older znode version is ignored.
+        p.update_isr(&[1], 0, 1);
+        assert_eq!(p.isr(), vec![1, 2]);
+    }
+
+    #[test]
+    fn a_follower_removed_from_the_isr_rejoins_only_after_fetching_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = leader_of(dir.path(), &[1, 2, 3]);
+        p.append(&TestBatch::records(10).encode(), 1_000).unwrap();
+        p.record_follower_fetch(2, 10, 1_000);
+        p.record_follower_fetch(3, 10, 1_000);
+        assert_eq!(p.high_watermark(), 10);
+        // The controller (or 3 itself, shutting down) takes 3 out.
+        p.update_isr(&[1, 2], 1, 1);
+        assert_eq!(p.isr_change(1_100, 1_000), None);
+        p.record_follower_fetch(3, 10, 1_200);
+        assert_eq!(p.isr_change(1_300, 1_000).unwrap().isr, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_follower_is_not_a_leader_and_truncates_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = leader_of(dir.path(), &[1]);
+        p.append(&TestBatch::records(3).encode(), 1_000).unwrap();
+        assert_eq!(p.high_watermark(), 3);
+        let state = LeaderAndIsr {
+            leader: 2,
+            leader_epoch: 4,
+            isr: vec![2],
+            controller_epoch: 1,
+            version: 1,
+        };
+        p.become_follower(&state, &[1, 2]);
+        assert!(!p.is_leader());
+        assert_eq!(p.role(), Role::Follower { leader: 2 });
+        assert!(p.take_truncation());
+        assert!(!p.take_truncation());
+        assert!(!p.record_follower_fetch(1, 3, 1_100));
     }
 }

@@ -87,6 +87,7 @@ api_table! {
     CreatePartitions => handlers::admin::create_partitions,
     IncrementalAlterConfigs => handlers::admin::incremental_alter_configs,
     DescribeCluster => handlers::admin::describe_cluster,
+    ElectLeaders => handlers::admin::elect_leaders,
     FindCoordinator => handlers::group::find_coordinator,
     JoinGroup => handlers::group::join_group,
     SyncGroup => handlers::group::sync_group,

@@ -2,6 +2,7 @@
 //! `__consumer_offsets`, which is created on first use as Kafka does.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use kafka_protocol::ResponseError;
 
@@ -27,6 +28,38 @@ impl Broker {
                 format!("{OFFSETS_TOPIC}-{index} has no live leader"),
             )
         })
+    }
+
+    /// Waits until the ISR has everything in the group's `__consumer_offsets`
+    /// partition up to its current log end, as Kafka's coordinator appends
+    /// with acks=all (`offsets.commit.timeout.ms`): NOT_COORDINATOR if the
+    /// leadership moves meanwhile, REQUEST_TIMED_OUT after the timeout.
+    pub async fn await_offsets_replicated(&self, group: &str) -> Result<(), ResponseError> {
+        let index = partition_for(group, self.groups.partitions());
+        let p = self
+            .replicas
+            .get(OFFSETS_TOPIC, index)
+            .filter(|p| p.is_leader())
+            .ok_or(ResponseError::NotCoordinator)?;
+        let (target, epoch) = (p.log_end_offset(), p.leader_epoch());
+        let timeout = Duration::from_millis(self.config.offsets_commit_timeout_ms.max(1) as u64);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.replicas.committed();
+            if !p.is_leader() || p.leader_epoch() != epoch {
+                return Err(ResponseError::NotCoordinator);
+            }
+            if p.high_watermark() >= target {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ResponseError::RequestTimedOut);
+            }
+            tokio::select! {
+                _ = changed => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
     }
 
     async fn ensure_offsets_topic(&self) -> Result<(), ApiError> {

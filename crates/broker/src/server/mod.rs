@@ -3,11 +3,12 @@
 //! performs (topic creation and deletion).
 
 pub mod apis;
+mod cluster;
 pub mod connection;
 mod groups;
 mod topics;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
@@ -21,13 +22,23 @@ use crate::group::coordinator::CoordinatorConfig;
 use crate::group::runtime::GroupRuntime;
 use crate::handlers::ApiError;
 use crate::log::{LogConfig, LogManager};
-use crate::metadata::zk::{ZkError, ZkStore};
+use crate::metadata::zk::{ControllerFence, ZkError, ZkStore};
 use crate::metadata::znode::{BrokerRegistration, PartitionState, TopicAssignment};
 use crate::metadata::{
-    assign_replicas, validate_topic_name, BrokerInfo, MetadataCache, PartitionInfo, TopicInfo,
+    assign_replicas_with_racks, validate_topic_name, BrokerInfo, MetadataCache, PartitionInfo,
+    TopicInfo,
 };
 use crate::replica::partition::Partition;
 use crate::replica::ReplicaManager;
+
+/// What this broker keeps while it is the controller.
+#[derive(Debug, Default)]
+pub struct ControllerState {
+    /// The controller epoch won and `/controller_epoch`'s version (the write fence).
+    fence: Option<ControllerFence>,
+    /// Broker epochs (registration czxids) seen in the last round.
+    known_brokers: BTreeMap<i32, i64>,
+}
 
 /// The address to bind and the endpoint to advertise, resolved from the
 /// config's listeners (a wildcard host is advertised as the machine's name).
@@ -151,6 +162,11 @@ pub struct Broker {
     zk: ZkStore,
     /// Serializes topic creation and deletion (controller work).
     admin: tokio::sync::Mutex<()>,
+    controller: Mutex<ControllerState>,
+    /// Replica fetcher tasks, by leader broker id.
+    fetchers: Mutex<HashMap<i32, tokio::task::JoinHandle<()>>>,
+    /// Rounds of [`Broker::cluster_round`] so far.
+    cluster_rounds: std::sync::atomic::AtomicU64,
 }
 
 pub fn now_ms() -> i64 {
@@ -203,6 +219,9 @@ impl Broker {
             logs: Mutex::new(logs),
             zk,
             admin: tokio::sync::Mutex::new(()),
+            controller: Mutex::new(ControllerState::default()),
+            fetchers: Mutex::new(HashMap::new()),
+            cluster_rounds: std::sync::atomic::AtomicU64::new(0),
             config,
             endpoints,
         });
@@ -231,7 +250,7 @@ impl Broker {
     /// NOT_LEADER_OR_FOLLOWER for a partition that exists elsewhere,
     /// UNKNOWN_TOPIC_OR_PARTITION otherwise.
     pub fn leader_partition(&self, topic: &str, index: i32) -> Result<Arc<Partition>, ApiError> {
-        if let Some(p) = self.replicas.get(topic, index) {
+        if let Some(p) = self.replicas.get(topic, index).filter(|p| p.is_leader()) {
             return Ok(p);
         }
         let exists = self
@@ -285,17 +304,23 @@ impl Broker {
                 Err(e) => return Err(e),
             }
         }
-        let controller = self.zk.elect_controller(id, now_ms()).await?;
-        self.metadata_mut().controller = controller;
-        self.refresh_brokers().await
+        self.lock_controller_reset();
+        self.follow_controller().await?;
+        self.refresh_brokers().await.map(|_| ())
     }
 
-    async fn refresh_brokers(&self) -> Result<(), ZkError> {
+    fn lock_controller_reset(&self) {
+        *self.controller.lock().unwrap_or_else(|e| e.into_inner()) = ControllerState::default();
+    }
+
+    /// Reads the live brokers into the cache; returns their broker epochs.
+    async fn refresh_brokers(&self) -> Result<BTreeMap<i32, i64>, ZkError> {
         let brokers = self.zk.brokers().await?;
+        let epochs = brokers.iter().map(|(id, (_, e))| (*id, *e)).collect();
         let mut meta = self.metadata_mut();
         meta.brokers = brokers
             .into_iter()
-            .filter_map(|(id, reg)| {
+            .filter_map(|(id, (reg, _))| {
                 let (_, host, port) = reg.parsed_endpoints().into_iter().next()?;
                 Some((
                     id,
@@ -308,7 +333,7 @@ impl Broker {
                 ))
             })
             .collect();
-        Ok(())
+        Ok(epochs)
     }
 
     /// Reads every topic from ZooKeeper and opens the local replicas.
@@ -333,17 +358,19 @@ impl Broker {
         };
         let id = assignment.id().unwrap_or_else(uuid::Uuid::new_v4);
         let mut partitions = Vec::with_capacity(replicas.len());
+        let mut states = Vec::with_capacity(replicas.len());
         for (p, reps) in &replicas {
-            let state = match self.zk.partition_state(name, *p).await? {
-                Some((state, _)) => state,
+            let (state, version) = match self.zk.partition_state(name, *p).await? {
+                Some(s) => s,
                 None => {
                     let state = self.initial_state(reps).await?;
                     if self.is_controller() {
                         self.zk.create_partition_state(name, *p, &state).await?;
                     }
-                    state
+                    (state, 0)
                 }
             };
+            states.push((*p, reps.clone(), state.clone(), version));
             partitions.push(PartitionInfo {
                 leader: state.leader,
                 leader_epoch: state.leader_epoch,
@@ -358,29 +385,18 @@ impl Broker {
             partitions,
             config,
         };
-        self.open_replicas(&info).map_err(StartError::Log)?;
+        let config = info.config.clone();
         self.metadata_mut().put_topic(info);
+        for (p, reps, state, version) in states {
+            self.apply_state(name, &config, p, &reps, &state, version)
+                .map_err(StartError::Log)?;
+        }
         Ok(())
     }
 
-    /// Catches up with topic changes other tools made in ZooKeeper: topics
-    /// created there (e.g. by `kafka-topics.sh --zookeeper`) are loaded, and as
-    /// controller, `/admin/delete_topics/T` markers are carried out (or, with
-    /// delete.topic.enable=false, removed with a warning). Polled; watches come
-    /// with the multi-broker controller.
-    async fn sync_topics_from_zookeeper(&self) -> Result<(), StartError> {
-        for name in self.zk.topic_names().await? {
-            if self.metadata().topic(&name).is_none() {
-                tracing::info!("loading topic {name}, created in ZooKeeper by another client");
-                let _guard = self.admin.lock().await;
-                if self.metadata().topic(&name).is_none() {
-                    self.load_topic(&name).await?;
-                }
-            }
-        }
-        if !self.is_controller() {
-            return Ok(());
-        }
+    /// As controller, carries out `/admin/delete_topics/T` markers (or, with
+    /// delete.topic.enable=false, removes them with a warning).
+    async fn carry_out_deletions(&self) -> Result<(), ZkError> {
         for name in self.zk.topics_marked_for_deletion().await? {
             if !self.config.delete_topic_enable {
                 tracing::warn!(
@@ -415,32 +431,6 @@ impl Broker {
             leader_epoch: 0,
             isr,
         })
-    }
-
-    /// Opens (or creates) the logs of the partitions this broker leads.
-    fn open_replicas(&self, topic: &TopicInfo) -> Result<(), String> {
-        let me = self.config.broker_id;
-        let resolved =
-            TopicLogConfig::resolve(&self.config, &topic.config).map_err(|e| e.to_string())?;
-        let log_config = log_config(&resolved);
-        let codec = codec_of(resolved.compression_type);
-        let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
-        let name: Arc<str> = Arc::from(topic.name.as_str());
-        for (i, p) in topic.partitions.iter().enumerate() {
-            if !p.replicas.contains(&me) || p.leader != me {
-                continue;
-            }
-            let log = logs
-                .open_or_create(&topic.name, i as i32, log_config.clone())
-                .map_err(|e| format!("opening log {}-{i}: {e}", topic.name))?;
-            let partition = Partition::new(name.clone(), i as i32, log, p.leader_epoch);
-            partition.set_compression(codec);
-            if topic.name == crate::group::OFFSETS_TOPIC {
-                self.groups.load_partition(&partition, now_ms());
-            }
-            self.replicas.insert(Arc::new(partition));
-        }
-        Ok(())
     }
 
     /// Creates a topic as the controller: checks, ZooKeeper znodes, local logs.
@@ -485,7 +475,13 @@ impl Broker {
                     ));
                 }
                 let start = rand::random::<usize>() % live.len().max(1);
-                assign_replicas(&live, partitions, rf, start)
+                let racks: Vec<(i32, Option<String>)> = self
+                    .metadata()
+                    .brokers
+                    .values()
+                    .map(|b| (b.id, b.rack.clone()))
+                    .collect();
+                assign_replicas_with_racks(&racks, partitions, rf, start)
                     .map_err(|m| ApiError::new(ResponseError::InvalidReplicationFactor, m))?
             }
         };
@@ -528,6 +524,7 @@ impl Broker {
                 format!("Topic '{}' already exists.", t.name),
             ));
         }
+        let mut states = Vec::with_capacity(info.partitions.len());
         for (i, p) in info.partitions.iter().enumerate() {
             let state = PartitionState {
                 controller_epoch,
@@ -540,18 +537,20 @@ impl Broker {
                 .create_partition_state(&t.name, i as i32, &state)
                 .await
                 .map_err(zk_api_error)?;
+            states.push(state);
         }
-        self.open_replicas(&info)
-            .map_err(|m| ApiError::new(ResponseError::KafkaStorageError, m))?;
+        self.metadata_mut().put_topic(info.clone());
+        for (i, (p, state)) in info.partitions.iter().zip(&states).enumerate() {
+            self.apply_state(&t.name, &info.config, i as i32, &p.replicas, state, 0)
+                .map_err(|m| ApiError::new(ResponseError::KafkaStorageError, m))?;
+        }
         tracing::info!(
             "created topic {} with {} partitions (replication factor {})",
             t.name,
             info.partitions.len(),
             info.partitions.first().map_or(0, |p| p.replicas.len())
         );
-        let info = Arc::new(info);
-        self.metadata_mut().put_topic((*info).clone());
-        Ok(info)
+        Ok(Arc::new(info))
     }
 
     /// Deletes a topic: marks it in `/admin/delete_topics`, drops the local
@@ -568,19 +567,25 @@ impl Broker {
             .mark_topic_for_deletion(name)
             .await
             .map_err(zk_api_error)?;
-        self.metadata_mut().remove_topic(name);
-        let removed = self.replicas.remove_topic(name);
-        {
-            let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
-            for p in &removed {
-                if let Err(e) = logs.delete(name, p.index) {
-                    tracing::warn!("deleting log {name}-{}: {e}", p.index);
-                }
-            }
-        }
+        self.drop_local_topic(name);
         self.zk.remove_topic(name).await.map_err(zk_api_error)?;
         tracing::info!("deleted topic {name}");
         Ok(())
+    }
+
+    /// Forgets a deleted topic: the cache entry, the hosted replicas, their logs.
+    fn drop_local_topic(&self, name: &str) {
+        self.metadata_mut().remove_topic(name);
+        let removed = self.replicas.remove_topic(name);
+        let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+        for p in &removed {
+            if name == crate::group::OFFSETS_TOPIC {
+                self.groups.unload_partition(p.index);
+            }
+            if let Err(e) = logs.delete(name, p.index) {
+                tracing::warn!("deleting log {name}-{}: {e}", p.index);
+            }
+        }
     }
 
     /// Serves clients until `shutdown` completes, then closes the logs cleanly.
@@ -604,9 +609,13 @@ impl Broker {
         let housekeeping = tokio::spawn(self.clone().housekeeping());
         let group_timers = tokio::spawn(self.clone().group_timers());
         shutdown.await;
-        accept.abort();
         housekeeping.abort();
+        if self.config.controlled_shutdown_enable {
+            self.resign().await;
+        }
+        accept.abort();
         group_timers.abort();
+        self.stop_fetchers();
         for p in self.replicas.all() {
             p.with_log_mut(|l| {
                 if let Err(e) = l.flush() {
@@ -673,7 +682,18 @@ impl Broker {
         let check =
             Duration::from_millis(self.config.log.retention_check_interval_ms.max(1) as u64);
         let mut retention = tokio::time::interval(check);
-        let mut brokers = tokio::time::interval(Duration::from_secs(2));
+        let mut cluster = tokio::time::interval(cluster::CLUSTER_POLL);
+        cluster.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let isr_every = (self.config.replica_lag_time_max_ms / 4).clamp(50, 1000) as u64;
+        let mut isr = tokio::time::interval(Duration::from_millis(isr_every));
+        let rebalance_every = self
+            .config
+            .leader_imbalance_check_interval_seconds
+            .clamp(1, 86_400) as u64;
+        let mut rebalance = tokio::time::interval_at(
+            tokio::time::Instant::now() + Duration::from_secs(rebalance_every),
+            Duration::from_secs(rebalance_every),
+        );
         let mut session = self.zk.client().state_watcher();
         loop {
             tokio::select! {
@@ -694,14 +714,13 @@ impl Broker {
                         });
                     }
                 }
-                _ = brokers.tick() => {
-                    if let Err(e) = self.refresh_brokers().await {
-                        tracing::warn!("refreshing the broker list: {e}");
-                    }
-                    if let Err(e) = self.sync_topics_from_zookeeper().await {
-                        tracing::warn!("catching up with topics in ZooKeeper: {e}");
+                _ = cluster.tick() => {
+                    if let Err(e) = self.cluster_round().await {
+                        tracing::warn!("following the cluster state in ZooKeeper: {e}");
                     }
                 }
+                _ = isr.tick() => self.update_isrs().await,
+                _ = rebalance.tick() => self.rebalance_leaders().await,
             }
         }
     }

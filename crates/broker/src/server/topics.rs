@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
 
@@ -15,7 +14,6 @@ use crate::handlers::ApiError;
 use crate::metadata::assign_replicas;
 use crate::metadata::znode::PartitionState;
 use crate::metadata::PartitionInfo;
-use crate::replica::partition::Partition;
 
 fn err(code: ResponseError, message: impl Into<String>) -> ApiError {
     ApiError::new(code, message)
@@ -208,6 +206,7 @@ impl Broker {
             .map_err(zk_api_error)?;
         let controller_epoch = self.zk.controller_epoch().await.map_err(zk_api_error)?;
         let mut added_partitions = Vec::with_capacity(new_assignment.len());
+        let mut added_states = Vec::with_capacity(new_assignment.len());
         for (i, replicas) in new_assignment.iter().enumerate() {
             let isr: Vec<i32> = replicas
                 .iter()
@@ -225,6 +224,7 @@ impl Broker {
                 .create_partition_state(topic, old + i as i32, &state)
                 .await
                 .map_err(zk_api_error)?;
+            added_states.push(state.clone());
             added_partitions.push(PartitionInfo {
                 leader: state.leader,
                 leader_epoch: 0,
@@ -240,39 +240,13 @@ impl Broker {
         };
         let mut info = (*current).clone();
         info.partitions.extend(added_partitions);
-        self.open_new_replicas(topic, &info.config, old, &info.partitions[old as usize..])
-            .map_err(|m| err(ResponseError::KafkaStorageError, m))?;
-        tracing::info!("topic {topic}: partitions increased from {old} to {count}");
+        let config = info.config.clone();
         self.metadata_mut().put_topic(info);
-        Ok(())
-    }
-
-    /// Opens the logs of new partitions (numbered from `first`) this broker leads.
-    fn open_new_replicas(
-        &self,
-        topic: &str,
-        config: &BTreeMap<String, String>,
-        first: i32,
-        partitions: &[PartitionInfo],
-    ) -> Result<(), String> {
-        let me = self.config.broker_id;
-        let resolved = TopicLogConfig::resolve(&self.config, config).map_err(|e| e.to_string())?;
-        let log_config = log_config(&resolved);
-        let codec = codec_of(resolved.compression_type);
-        let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
-        let name: Arc<str> = Arc::from(topic);
-        for (i, p) in partitions.iter().enumerate() {
-            let index = first + i as i32;
-            if p.leader != me {
-                continue;
-            }
-            let log = logs
-                .open_or_create(topic, index, log_config.clone())
-                .map_err(|e| format!("opening log {topic}-{index}: {e}"))?;
-            let partition = Partition::new(name.clone(), index, log, p.leader_epoch);
-            partition.set_compression(codec);
-            self.replicas.insert(Arc::new(partition));
+        for (i, (state, replicas)) in added_states.iter().zip(&new_assignment).enumerate() {
+            self.apply_state(topic, &config, old + i as i32, replicas, state, 0)
+                .map_err(|m| err(ResponseError::KafkaStorageError, m))?;
         }
+        tracing::info!("topic {topic}: partitions increased from {old} to {count}");
         Ok(())
     }
 

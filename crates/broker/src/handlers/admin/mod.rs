@@ -8,4 +8,5 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_log_dirs;
+pub mod elect_leaders;
 pub mod incremental_alter_configs;

@@ -67,12 +67,22 @@ pub async fn handle(
                 instance_id: opt_string(&req.group_instance_id),
                 generation: req.generation_id_or_member_epoch,
             };
-            b.groups.with(&b.replicas, now, |c, j| {
+            let done = b.groups.with(&b.replicas, now, |c, j| {
                 (
                     c.commit_offsets(&group_id, &who, commits, now, j),
                     Default::default(),
                 )
-            })
+            });
+            if done.iter().any(|r| r.is_ok()) {
+                // Acknowledged once replicated, as Kafka's acks=all commit.
+                if let Err(e) = b.await_offsets_replicated(&group_id).await {
+                    done.into_iter().map(|r| r.and(Err(e))).collect()
+                } else {
+                    done
+                }
+            } else {
+                done
+            }
         }
     };
     let mut committed = committed.into_iter();
