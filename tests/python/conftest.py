@@ -99,6 +99,21 @@ def _report_server_log(request, srv):
         sys.stderr.write(srv.log_tail(80) + "\n")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Ensemble targets run only in modules that declare ``ENSEMBLE_TARGETS = True``
+    (their fixtures know how to start an ensemble); elsewhere they are deselected."""
+    keep, dropped = [], []
+    for item in items:
+        kind = getattr(getattr(item, "callspec", None), "params", {}).get("kind", "")
+        if kind.endswith("-ensemble") and not getattr(item.module, "ENSEMBLE_TARGETS", False):
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 # --------------------------------------------------------------------------- servers
 @pytest.fixture(scope="session", params=targets())
 def kind(request):

@@ -15,6 +15,9 @@ import pytest
 
 from conftest import new_kazoo
 
+# This suite also runs against 3-member ensembles (KEEPER_TARGETS rill-ensemble, zookeeper-ensemble).
+ENSEMBLE_TARGETS = True
+
 TOTAL = 10_000
 IN_FLIGHT = 200
 KILL_AFTER = 3_000

@@ -56,6 +56,9 @@ from keeper_server import (
     parse_multi_response,
 )
 
+# This suite also runs against 3-member ensembles (KEEPER_TARGETS rill-ensemble, zookeeper-ensemble).
+ENSEMBLE_TARGETS = True
+
 MAX_PACKET = 0xFFFFF  # default jute.maxbuffer
 
 
