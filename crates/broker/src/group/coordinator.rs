@@ -82,7 +82,7 @@ pub struct JoinResult {
 }
 
 impl JoinResult {
-    fn error(member_id: &str, error: Error) -> Self {
+    pub fn error(member_id: &str, error: Error) -> Self {
         JoinResult {
             error: Some(error),
             member_id: member_id.to_owned(),
@@ -105,7 +105,7 @@ pub struct SyncResult {
 }
 
 impl SyncResult {
-    fn error(error: Error) -> Self {
+    pub fn error(error: Error) -> Self {
         SyncResult {
             error: Some(error),
             protocol_type: None,
@@ -1027,20 +1027,7 @@ fn replace_static_member(
     let Some(mut member) = group.members.remove(old_id) else {
         return Answer::Now(JoinResult::error(&req.member_id, Error::UnknownMemberId));
     };
-    if member.awaiting_join {
-        done.join(
-            &group.id,
-            old_id,
-            JoinResult::error(old_id, Error::FencedInstanceId),
-        );
-    }
-    if member.awaiting_sync {
-        done.sync(
-            &group.id,
-            old_id,
-            SyncResult::error(Error::FencedInstanceId),
-        );
-    }
+    fail_waiting(&group.id, &member, Error::FencedInstanceId, done);
     let old = member.clone();
     member.id = new_id.clone();
     member.protocols = req.protocols;
@@ -1234,20 +1221,17 @@ fn complete_join(group: &mut Group, now: i64, journal: &mut dyn Journal, done: &
 /// Drops a member, answering its waiting requests with UNKNOWN_MEMBER_ID.
 fn remove_member(group: &mut Group, member_id: &str, done: &mut Completions) {
     if let Some(m) = group.remove_member(member_id) {
-        if m.awaiting_join {
-            done.join(
-                &group.id,
-                member_id,
-                JoinResult::error(member_id, Error::UnknownMemberId),
-            );
-        }
-        if m.awaiting_sync {
-            done.sync(
-                &group.id,
-                member_id,
-                SyncResult::error(Error::UnknownMemberId),
-            );
-        }
+        fail_waiting(&group.id, &m, Error::UnknownMemberId, done);
+    }
+}
+
+/// Answers whatever requests of `member` are waiting with `error`.
+fn fail_waiting(group_id: &str, member: &Member, error: Error, done: &mut Completions) {
+    if member.awaiting_join {
+        done.join(group_id, &member.id, JoinResult::error(&member.id, error));
+    }
+    if member.awaiting_sync {
+        done.sync(group_id, &member.id, SyncResult::error(error));
     }
 }
 

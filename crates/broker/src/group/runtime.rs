@@ -282,15 +282,8 @@ impl GroupRuntime {
                 }
             }
         };
-        wait_for(rx, wait, || JoinResult {
-            error: Some(ResponseError::RebalanceInProgress),
-            member_id: member_id.clone(),
-            generation: -1,
-            protocol_type: None,
-            protocol_name: None,
-            leader: String::new(),
-            skip_assignment: false,
-            members: Vec::new(),
+        wait_for(rx, wait, || {
+            JoinResult::error(&member_id, ResponseError::RebalanceInProgress)
         })
         .await
     }
@@ -317,12 +310,7 @@ impl GroupRuntime {
             }
         };
         wait_for(rx, Duration::from_millis(wait.max(0) as u64), || {
-            SyncResult {
-                error: Some(ResponseError::RebalanceInProgress),
-                protocol_type: None,
-                protocol_name: None,
-                assignment: Default::default(),
-            }
+            SyncResult::error(ResponseError::RebalanceInProgress)
         })
         .await
     }

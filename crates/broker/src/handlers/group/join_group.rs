@@ -20,16 +20,7 @@ pub async fn handle(
 ) -> JoinGroupResponse {
     let group_id = string(&req.group_id);
     let result = match b.groups.check_coordinator(&group_id) {
-        Err(e) => JoinResult {
-            error: Some(e),
-            member_id: string(&req.member_id),
-            generation: -1,
-            protocol_type: None,
-            protocol_name: None,
-            leader: String::new(),
-            skip_assignment: false,
-            members: Vec::new(),
-        },
+        Err(e) => JoinResult::error(&string(&req.member_id), e),
         Ok(()) => {
             let join = JoinRequest {
                 group_id,

@@ -18,12 +18,7 @@ pub async fn handle(
 ) -> SyncGroupResponse {
     let group_id = string(&req.group_id);
     let result = match b.groups.check_coordinator(&group_id) {
-        Err(e) => SyncResult {
-            error: Some(e),
-            protocol_type: None,
-            protocol_name: None,
-            assignment: Default::default(),
-        },
+        Err(e) => SyncResult::error(e),
         Ok(()) => {
             let sync = SyncRequest {
                 group_id,
