@@ -20,6 +20,10 @@ use std::path::Path;
 pub const LEADER_EPOCH_FILE: &str = "leader-epoch-checkpoint";
 /// File name of the persisted log start offset.
 pub const LOG_START_FILE: &str = "log-start-offset-checkpoint";
+/// File name of the recovery point: every segment below it is fsynced, so
+/// recovery after an unclean shutdown starts there (Kafka's
+/// `recovery-point-offset-checkpoint`, kept per partition like the others).
+pub const RECOVERY_POINT_FILE: &str = "recovery-point-checkpoint";
 
 /// Epoch value meaning "none" in OffsetForLeaderEpoch.
 pub const UNDEFINED_EPOCH: i32 = -1;
@@ -168,12 +172,12 @@ impl LeaderEpochCache {
     }
 }
 
-/// Encodes the log start offset file.
-pub fn encode_log_start(offset: i64) -> String {
+/// Encodes a one-offset checkpoint file (log start, recovery point).
+pub fn encode_offset(offset: i64) -> String {
     format!("0\n1\n{offset}\n")
 }
 
-pub fn decode_log_start(text: &str) -> Result<i64, String> {
+pub fn decode_offset(text: &str) -> Result<i64, String> {
     let lines = decode_checkpoint(text, 1)?;
     match lines.as_slice() {
         [fields] => parse(fields[0]),
@@ -181,10 +185,10 @@ pub fn decode_log_start(text: &str) -> Result<i64, String> {
     }
 }
 
-/// Reads the persisted log start offset of `dir`, if any.
-pub fn load_log_start(dir: &Path) -> io::Result<Option<i64>> {
-    match fs::read_to_string(dir.join(LOG_START_FILE)) {
-        Ok(text) => decode_log_start(&text)
+/// Reads the one-offset checkpoint `name` in `dir`, if any.
+pub fn load_offset(dir: &Path, name: &str) -> io::Result<Option<i64>> {
+    match fs::read_to_string(dir.join(name)) {
+        Ok(text) => decode_offset(&text)
             .map(Some)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -192,8 +196,17 @@ pub fn load_log_start(dir: &Path) -> io::Result<Option<i64>> {
     }
 }
 
+pub fn store_offset(dir: &Path, name: &str, offset: i64) -> io::Result<()> {
+    write_atomically(dir, name, encode_offset(offset).as_bytes())
+}
+
+/// Reads the persisted log start offset of `dir`, if any.
+pub fn load_log_start(dir: &Path) -> io::Result<Option<i64>> {
+    load_offset(dir, LOG_START_FILE)
+}
+
 pub fn store_log_start(dir: &Path, offset: i64) -> io::Result<()> {
-    write_atomically(dir, LOG_START_FILE, encode_log_start(offset).as_bytes())
+    store_offset(dir, LOG_START_FILE, offset)
 }
 
 /// Splits a Kafka checkpoint file (version 0, count, entries) into the
@@ -351,8 +364,8 @@ mod tests {
         ] {
             assert!(LeaderEpochCache::decode(bad).is_err(), "{bad:?}");
         }
-        assert_eq!(decode_log_start(&encode_log_start(42)).unwrap(), 42);
-        assert!(decode_log_start("0\n0\n").is_err());
+        assert_eq!(decode_offset(&encode_offset(42)).unwrap(), 42);
+        assert!(decode_offset("0\n0\n").is_err());
     }
 
     #[test]

@@ -572,6 +572,23 @@ impl Segment {
         Ok(())
     }
 
+    /// [`Segment::seal`] without waiting for the disk: the final time index
+    /// entry and the index files are written (page cache) and the handle is
+    /// closed; the returned [`SegmentSync`] makes it durable, off the
+    /// append path.
+    pub fn seal_unsynced(&mut self) -> Result<SegmentSync, LogError> {
+        if let Some(mut ix) = self.indexes.take() {
+            ix.add_final_time_entry();
+            let r = write_index_files(self, &mut ix, false);
+            self.indexes = OnceLock::from(ix);
+            r?;
+        }
+        self.file = OnceLock::new();
+        Ok(SegmentSync {
+            files: vec![self.log_path(), self.index_path(), self.time_index_path()],
+        })
+    }
+
     /// Reads whole batches starting with the one holding `target`.
     pub fn read(
         &self,
@@ -823,6 +840,29 @@ impl Segment {
         remove_if_exists(&log)?;
         remove_if_exists(&self.dir.join(format!("{:020}.index", self.base_offset)))?;
         remove_if_exists(&self.dir.join(format!("{:020}.timeindex", self.base_offset)))?;
+        Ok(())
+    }
+}
+
+/// The files of a sealed segment still to be fsynced.
+#[derive(Debug)]
+pub struct SegmentSync {
+    files: Vec<PathBuf>,
+}
+
+impl SegmentSync {
+    /// fsyncs each file; one deleted meanwhile (retention, truncation, topic
+    /// deletion) needs no sync.
+    pub fn run(&self) -> Result<(), LogError> {
+        for path in &self.files {
+            match File::open(path) {
+                Ok(f) => f
+                    .sync_data()
+                    .map_err(|e| LogError::io(format!("syncing {}", path.display()), e))?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io(format!("opening {}", path.display()), e)),
+            }
+        }
         Ok(())
     }
 }

@@ -354,6 +354,94 @@ fn recovery_truncates_at_the_first_bad_batch() {
     }
 }
 
+/// A log of ten two-record batches in segments of three batches
+/// (bases 0, 6, 12, 18), "crashed" without closing.
+fn crashed_rolled_log(dir: &Path) -> LogConfig {
+    let config = LogConfig {
+        segment_bytes: (3 * batch_size() + 10) as u64,
+        ..cfg()
+    };
+    let mut log = open(dir, config.clone(), true);
+    for i in 0..10 {
+        log.append_as_leader(&recs(2, 100 * i), 1, 0).unwrap();
+    }
+    assert_eq!(log.segment_base_offsets(), vec![0, 6, 12, 18]);
+    drop(log);
+    config
+}
+
+#[test]
+fn rolled_segments_are_synced_off_the_append_path_and_move_the_recovery_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crashed_rolled_log(dir.path());
+    // The last roll's sync finished when the log was dropped.
+    assert_eq!(
+        checkpoint::load_offset(dir.path(), checkpoint::RECOVERY_POINT_FILE).unwrap(),
+        Some(18)
+    );
+    // Intact rolled segments: recovery leaves everything in place.
+    let log = open(dir.path(), config, false);
+    assert_eq!(log.log_end_offset(), 20);
+    assert_eq!(read_all(&log).len(), 10);
+}
+
+#[test]
+fn recovery_rescans_rolled_segments_above_the_recovery_point() {
+    let s = batch_size() as u64;
+    let dir = tempfile::tempdir().unwrap();
+    let config = crashed_rolled_log(dir.path());
+    // As if the machine died before the syncs of segments 6 and 12 were
+    // done: the recovery point still at 6, segment 6 lost its last batch.
+    checkpoint::store_offset(dir.path(), checkpoint::RECOVERY_POINT_FILE, 6).unwrap();
+    set_len(&seg_path(dir.path(), 6, "log"), 3 * s - 5);
+    let mut log = open(dir.path(), config.clone(), false);
+    // Nothing after the last valid batch: segments 12 and 18 are dropped.
+    assert_eq!(log.segment_base_offsets(), vec![0, 6]);
+    assert_eq!(log.log_end_offset(), 10);
+    let bases: Vec<i64> = read_all(&log).iter().map(|h| h.base_offset).collect();
+    assert_eq!(bases, vec![0, 2, 4, 6, 8]);
+    assert!(!seg_path(dir.path(), 12, "log").exists());
+    assert_eq!(
+        checkpoint::load_offset(dir.path(), checkpoint::RECOVERY_POINT_FILE).unwrap(),
+        Some(6)
+    );
+    // Offsets go on contiguously from there.
+    assert_eq!(
+        log.append_as_leader(&recs(2, 0), 1, 0).unwrap().base_offset,
+        10
+    );
+    log.close().unwrap();
+    let log = open(dir.path(), config, true);
+    assert_eq!(log.log_end_offset(), 12);
+}
+
+#[test]
+fn rolled_segments_below_the_recovery_point_are_trusted() {
+    let s = batch_size() as u64;
+    let dir = tempfile::tempdir().unwrap();
+    let config = crashed_rolled_log(dir.path());
+    // Damage below the recovery point (18) is not looked for: those
+    // segments were fsynced, and rescanning them would make every unclean
+    // start read the whole log.
+    flip(&seg_path(dir.path(), 6, "log"), 2 * s + 30);
+    let log = open(dir.path(), config, false);
+    assert_eq!(log.log_end_offset(), 20);
+    assert_eq!(log.segment_base_offsets(), vec![0, 6, 12, 18]);
+}
+
+#[test]
+fn truncation_brings_the_recovery_point_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crashed_rolled_log(dir.path());
+    let mut log = open(dir.path(), config, true);
+    log.truncate_to(8).unwrap();
+    assert_eq!(log.segment_base_offsets(), vec![0, 6]);
+    assert_eq!(
+        checkpoint::load_offset(dir.path(), checkpoint::RECOVERY_POINT_FILE).unwrap(),
+        Some(6)
+    );
+}
+
 #[test]
 fn clean_shutdown_skips_recovery() {
     let dir = tempfile::tempdir().unwrap();
