@@ -23,6 +23,7 @@
 //!     00000000000000001234.log ...             next segment, named by its base offset
 //!     leader-epoch-checkpoint                  see [`checkpoint`]
 //!     log-start-offset-checkpoint              only after DeleteRecords
+//!     recovery-point-checkpoint                segments below it are fsynced
 //! ```
 //!
 //! # Durability contract
@@ -30,10 +31,13 @@
 //! durable after the next fsync, which happens on [`PartitionLog::flush`]
 //! (driven by `flush_interval_messages` / `flush_interval_ms`, Kafka's
 //! `flush.messages` / `flush.ms`, unset by default as in Kafka, which relies
-//! on replication), when a segment is rolled (the outgoing segment and its
-//! indexes are fsynced before the next one is created) and on close. Because
-//! rolled segments are always fsynced, recovery after an unclean shutdown
-//! only scans the active segment. Index files are derived data: the active
+//! on replication), on close, and for a rolled segment on a thread of its
+//! own right after the roll (as Kafka's roll schedules a flush): an inline
+//! fsync of a 1 GiB segment would stall the partition's producers. When
+//! that fsync is done the partition's `recovery-point-checkpoint` moves to
+//! the next segment; recovery after an unclean shutdown scans every segment
+//! from the recovery point on (normally just the active one) and drops
+//! whatever follows a torn batch. Index files are derived data: the active
 //! segment's entries live in memory and are written on flush, roll and close,
 //! and any index file that is missing or fails its sanity check is rebuilt
 //! from the `.log`. Checkpoint files are replaced atomically.
