@@ -6,6 +6,8 @@
 # measured peak rate; the broker's peak RSS. Prints one table.
 #
 #   bench/kafka.sh [records]        (default 5,000,000 per produce run)
+#   bench/kafka.sh --build-only     (just rdkafka_performance and release rill;
+#                                    bench/kafka-cluster.sh uses it)
 #
 # Needs gcc and make (and python3 with confluent-kafka for topic creation:
 # scripts/install-test-deps.sh). Not a test: nothing here asserts a speed.
@@ -51,6 +53,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 build_rdkafka_performance
 cargo build -q --release -p rill
+[[ ${1:-} == --build-only ]] && exit 0
 RILL=$ROOT/target/release/rill
 DATA=$(mktemp -d /tmp/rill-kafka-bench.XXXXXX)
 KPORT=$(free_port)

@@ -1,6 +1,8 @@
-"""A `rill broker` cluster: three brokers sharing one ZooKeeper (rill keeper or
-Apache ZooKeeper 3.8), replicated topics, leader failover, ISR changes,
-controller failover, consumer groups — driven by kcat and confluent-kafka.
+"""A `rill broker` cluster: three brokers on a three-node ensemble (rill keeper
+or Apache ZooKeeper 3.8; RILL_CLUSTER_KEEPER=single for one keeper),
+replicated topics, leader failover, ISR changes, controller failover,
+consumer groups — driven by kcat and confluent-kafka.
+RILL_FAILOVER_RECORDS (default 1,000,000) sizes the kill test.
 
 Failover is bounded by the ZooKeeper session timeout (4 s here): a killed
 broker's znodes live that long, then the controller elects new leaders
@@ -130,22 +132,24 @@ def test_min_insync_replicas_refuses_acks_all_when_isr_is_too_small(broker_clust
 
 class NumberedProducer:
     """Produces numbered records (acks=all, retries) in a thread and records
-    which ones were acknowledged."""
+    which ones were acknowledged: until stopped, or ``total`` records at about
+    ``rate`` records/s."""
 
-    def __init__(self, bootstrap, topic, rate_sleep=0.002):
+    def __init__(self, bootstrap, topic, rate=500, total=None):
         from confluent_kafka import Producer
         self.p = Producer({"bootstrap.servers": bootstrap, "acks": "all",
                            "retries": 10_000_000, "retry.backoff.ms": 100,
                            "max.in.flight.requests.per.connection": 1,
                            "enable.idempotence": False, "linger.ms": 2,
-                           "message.timeout.ms": 120_000,
+                           "message.timeout.ms": 300_000,
                            "topic.metadata.refresh.interval.ms": 1000})
         self.topic = topic
         self.acked = []
         self.failed = []
         self.sent = 0
+        self.total = total
         self.stop = threading.Event()
-        self.rate_sleep = rate_sleep
+        self.rate = rate
         self.t = threading.Thread(target=self._run, daemon=True)
 
     def _cb(self, err, msg):
@@ -153,20 +157,25 @@ class NumberedProducer:
         (self.failed if err is not None else self.acked).append((n, err))
 
     def _run(self):
-        while not self.stop.is_set():
+        start = time.monotonic()
+        while not self.stop.is_set() and (self.total is None or self.sent < self.total):
             try:
                 self.p.produce(self.topic, value=b"%d" % self.sent, on_delivery=self._cb)
                 self.sent += 1
             except BufferError:
-                pass
+                self.p.poll(0.05)
             self.p.poll(0)
-            time.sleep(self.rate_sleep)
+            ahead = self.sent / self.rate - (time.monotonic() - start)
+            if ahead > 0.005:
+                time.sleep(ahead)
 
     def __enter__(self):
         self.t.start()
         return self
 
     def finish(self, timeout=120):
+        if self.total is not None:
+            self.t.join(timeout)
         self.stop.set()
         self.t.join()
         remaining = self.p.flush(timeout)
@@ -204,20 +213,26 @@ def check_acked_records(cluster, topic, producer):
     return len(acked), duplicates
 
 
+FAILOVER_RECORDS = int(os.environ.get("RILL_FAILOVER_RECORDS", "1000000"))
+
+
 @pytest.mark.heavy
 def test_leader_killed_repeatedly_loses_no_acknowledged_record(broker_cluster):
-    """RF=3, min.insync.replicas=2, acks=all producer with retries while the
-    partition leader is killed -9 and restarted three times (the controller's
-    broker once): every acknowledged record is there, in order; the replicas'
-    logs end up identical."""
+    """The issue's acceptance: RF=3, min.insync.replicas=2, an acks=all
+    producer with retries sends 1,000,000 records while the partition leader
+    is killed -9 and restarted five times and the controller's broker once:
+    every acknowledged record is there, in order; duplicates only from
+    retries (reported); the replicas' logs end up identical."""
     c = broker_cluster()
     topic = create_replicated(c, unique_topic("failover"), config={"min.insync.replicas": "2"})
     failovers = []
-    with NumberedProducer(c.bootstrap, topic) as prod:
-        time.sleep(2)
-        for round_ in range(3):
-            # the second round kills the controller's broker, leader or not
-            victim = c.controller() if round_ == 1 else c.leader(topic)
+    kills = ["leader", "leader", "controller", "leader", "leader", "leader"]
+    # Spread the records over the kills: about 12 s per kill round.
+    rate = max(500, FAILOVER_RECORDS // (12 * len(kills) + 10))
+    with NumberedProducer(c.bootstrap, topic, rate=rate, total=FAILOVER_RECORDS) as prod:
+        time.sleep(3)
+        for what in kills:
+            victim = c.controller() if what == "controller" else c.leader(topic)
             led = victim is c.leader(topic)
             victim.kill()
             if led:
@@ -231,12 +246,14 @@ def test_leader_killed_repeatedly_loses_no_acknowledged_record(broker_cluster):
             c.wait_partition(topic, lambda s: len(s["isr"]) == 3, timeout=60,
                              what="the restarted broker back in the ISR")
             time.sleep(1)
-        prod.finish()
+        prod.finish(timeout=300)
         assert not prod.failed, prod.failed[:5]
+    assert prod.sent == FAILOVER_RECORDS
     n, dups = check_acked_records(c, topic, prod)
-    print(f"\nfailover times (s): {failovers}; {n} acknowledged records, {dups} duplicates")
-    assert n > 500
-    wait_logs_identical(c, topic)
+    print(f"\n{len(kills)} kills ({kills}); failover times (s): {failovers}; "
+          f"{n} acknowledged records of {prod.sent} sent, {dups} duplicates")
+    assert n == FAILOVER_RECORDS
+    wait_logs_identical(c, topic, timeout=60)
 
 
 @pytest.mark.heavy
@@ -420,6 +437,18 @@ def test_rack_aware_assignment(broker_cluster):
         b.props["broker.rack"] = racks[b.broker_id]
         b.restart()
     c.wait_brokers(3)
+    # Every broker (whichever one creates the topic) must see the new
+    # registrations, racks included, before placement can use them.
+    deadline = time.monotonic() + 30
+    for b in c:
+        while True:
+            with b.conn(timeout=5.0) as conn:
+                seen = {x["node_id"]: x["rack"]
+                        for x in conn.metadata([], allow_auto_create=False, version=4)["brokers"]}
+            if seen == racks:
+                break
+            assert time.monotonic() < deadline, f"broker {b.broker_id} sees racks {seen}"
+            time.sleep(0.1)
     topic = create_replicated(c, unique_topic("rack"), partitions=6, rf=2)
     md = c.metadata([topic])
     for p in md["topics"][topic]["partitions"]:
