@@ -536,6 +536,37 @@ def kcat(*args, input=None, timeout=120.0, check=True):
     return p
 
 
+def console_round_trip(produce_via, consume_via, topic, lines, timeout=30.0):
+    """Seed 000's two commands, exactly: `kafka-console-producer.sh
+    --broker-list P --topic T` fed ``lines``, then `kafka-console-consumer.sh
+    --bootstrap-server C --topic T --from-beginning` until it has printed as
+    many lines (then Ctrl-C). Returns (lines read, consumer stderr, exit code)."""
+    from keeper_server import REPO_ROOT
+    bin_dir = os.path.join(REPO_ROOT, "bin")
+    env = dict(os.environ, RILL_BIN=rill_bin())
+    p = subprocess.run([os.path.join(bin_dir, "kafka-console-producer.sh"), "--broker-list",
+                        produce_via, "--topic", topic], input="\n".join(lines) + "\n",
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 0, f"console producer exited {p.returncode}: {p.stderr[-2000:]}"
+    consumer = subprocess.Popen(
+        [os.path.join(bin_dir, "kafka-console-consumer.sh"), "--bootstrap-server", consume_via,
+         "--topic", topic, "--from-beginning"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    got = []
+    try:
+        deadline = time.monotonic() + timeout
+        while len(got) < len(lines) and time.monotonic() < deadline:
+            line = consumer.stdout.readline()
+            if not line:
+                break
+            got.append(line.rstrip("\n"))
+    finally:
+        consumer.send_signal(signal.SIGINT)
+        out, err = consumer.communicate(timeout=20)
+    assert out == "", out
+    return got, err, consumer.returncode
+
+
 def admin_client(bootstrap, **conf):
     from confluent_kafka.admin import AdminClient
     c = {"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000}

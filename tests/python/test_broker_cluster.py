@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from broker_server import kcat, unique_topic
+from broker_server import console_round_trip, kcat, unique_topic
 
 pytestmark = pytest.mark.keeper_timeout(600)
 
@@ -74,11 +74,13 @@ def test_seed_000_produce_on_broker_1_consume_on_broker_3(broker_cluster):
     --from-beginning on 192.168.1.3 sees every message."""
     c = broker_cluster(overrides={"default.replication.factor": "2"})
     topic = "xiaopalu-" + unique_topic("s")[2:]
-    lines = [f"hello {i}" for i in range(200)]
-    kcat("-P", "-b", c[1].bootstrap, "-t", topic, "-X", "acks=all",
-         input=("\n".join(lines) + "\n").encode())
+    lines = [f"hello {i} 你好" for i in range(200)]
+    got, err, code = console_round_trip(c[1].bootstrap, c[3].bootstrap, topic, lines)
+    assert got == lines, err
+    assert code == 0
     part = c.wait_partition(topic, lambda s: len(s["isr"]) == 2, what="2 in-sync replicas")
     assert len(part["replicas"]) == 2
+    # kcat through the third address agrees.
     out = kcat("-C", "-b", c[3].bootstrap, "-t", topic, "-o", "beginning", "-e", "-q")
     assert out.stdout.decode().splitlines() == lines
     md = c.metadata()

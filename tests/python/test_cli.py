@@ -25,7 +25,8 @@ import uuid
 import pytest
 
 from broker_server import (BrokerServer, DevServer, HOST, ServerStartError, admin_client,
-                           consume_all_confluent, kcat, unique_topic, wait_topic)
+                           console_round_trip, consume_all_confluent, kcat, unique_topic,
+                           wait_topic)
 from conftest import skip_if_unavailable
 from keeper_server import REPO_ROOT, free_port, rill_bin
 
@@ -94,31 +95,15 @@ def groups_supported(bootstrap):
 def test_seed000_console_producer_then_consumer_from_beginning(bootstrap):
     """`./kafka-console-producer.sh --broker-list B --topic xiaopalu` then
     `./kafka-console-consumer.sh --bootstrap-server B --topic xiaopalu --from-beginning`
-    (the seed's exact command lines; one broker plays both addresses)."""
+    (the seed's exact command lines; one broker plays both addresses here,
+    test_broker_cluster.py runs them through brokers 1 and 3)."""
     topic = unique_topic("xiaopalu")
     lines = [f"message {i} 你好" for i in range(50)]
-    ok("kafka-console-producer.sh", "--broker-list", bootstrap, "--topic", topic,
-       input="\n".join(lines) + "\n")
-    consumer = subprocess.Popen(
-        [os.path.join(BIN, "kafka-console-consumer.sh"), "--bootstrap-server", bootstrap,
-         "--topic", topic, "--from-beginning"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
-    got = []
-    try:
-        deadline = time.monotonic() + 30
-        while len(got) < len(lines) and time.monotonic() < deadline:
-            line = consumer.stdout.readline()
-            if not line:
-                break
-            got.append(line.rstrip("\n"))
-    finally:
-        consumer.send_signal(signal.SIGINT)
-        out, err = consumer.communicate(timeout=20)
+    got, err, code = console_round_trip(bootstrap, bootstrap, topic, lines)
     # One partition (num.partitions=1 in rill dev): order is preserved.
     assert got == lines
-    assert out == ""
     assert f"Processed a total of {len(lines)} messages" in err
-    assert consumer.returncode == 0
+    assert code == 0
     # An independent client sees the same records.
     records = consume_all_confluent(bootstrap, topic, 1)
     assert [v.decode() for (_, _, v, _) in records[0]] == lines

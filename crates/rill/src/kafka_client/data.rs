@@ -1,6 +1,9 @@
 //! Produce, fetch and list offsets, each sent to the partition's leader.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -93,7 +96,18 @@ pub async fn list_offsets(
     Ok(out)
 }
 
-/// Sends one batch to a partition's leader; returns the offset of its first record.
+/// Kafka's `delivery.timeout.ms` default: how long a batch may be retried.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Errors after which the Java producer refreshes metadata and retries (its
+/// `RetriableException`s): the leader moved or does not know the topic yet
+/// (a topic just created elsewhere), too few in-sync replicas, timeouts.
+const RETRIABLE: &[i16] = &[3, 5, 6, 7, 13, 19, 20, 56, 74, 75];
+
+/// Sends one batch to a partition's leader; returns the offset of its first
+/// record. Like Kafka's producer, retriable errors and lost connections are
+/// retried with fresh metadata (backing off from `retry.backoff.ms`, 100 ms)
+/// for up to the delivery timeout.
 pub async fn produce(
     client: &mut KafkaClient,
     topic: &str,
@@ -102,7 +116,53 @@ pub async fn produce(
     acks: i16,
     timeout_ms: i32,
 ) -> anyhow::Result<i64> {
-    let leader = client.cluster().await?.leader(topic, partition)?;
+    let deadline = Instant::now() + DELIVERY_TIMEOUT;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let leader = client.cluster().await?.leader(topic, partition)?;
+        let error =
+            match produce_once(client, leader, topic, partition, &batch, acks, timeout_ms).await {
+                Ok(offset) => return Ok(offset),
+                Err(ProduceError::Answered(code, e)) if RETRIABLE.contains(&code) => e,
+                Err(ProduceError::Answered(_, e)) => return Err(e),
+                Err(ProduceError::Connection(e)) => {
+                    client.disconnect(leader);
+                    e
+                }
+            };
+        if Instant::now() + backoff >= deadline {
+            return Err(error.context(format!(
+                "gave up after retrying for {} s",
+                DELIVERY_TIMEOUT.as_secs()
+            )));
+        }
+        tracing::debug!("{error:#}; retrying in {backoff:?}");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(1));
+        // Fresh routing; the bootstrap broker may be the one that went away.
+        let topics = [topic.to_string()];
+        if let Err(e) = client.metadata(Some(&topics), false).await {
+            tracing::debug!("refreshing metadata: {e:#}");
+        }
+    }
+}
+
+enum ProduceError {
+    /// The leader answered with this error code.
+    Answered(i16, anyhow::Error),
+    /// No answer: the connection failed.
+    Connection(anyhow::Error),
+}
+
+async fn produce_once(
+    client: &mut KafkaClient,
+    leader: i32,
+    topic: &str,
+    partition: i32,
+    batch: &Bytes,
+    acks: i16,
+    timeout_ms: i32,
+) -> Result<i64, ProduceError> {
     let request = ProduceRequest::default()
         .with_acks(acks)
         .with_timeout_ms(timeout_ms)
@@ -110,24 +170,37 @@ pub async fn produce(
             .with_name(topic_name(topic))
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(partition)
-                .with_records(Some(batch))])]);
-    let conn = client.broker(leader).await?;
-    let version = conn.version_for::<ProduceRequest>(9)?;
+                .with_records(Some(batch.clone()))])]);
+    let conn = client
+        .broker(leader)
+        .await
+        .map_err(ProduceError::Connection)?;
+    let version = conn
+        .version_for::<ProduceRequest>(9)
+        .map_err(|e| ProduceError::Answered(-1, e.into()))?;
     if acks == 0 {
-        conn.send_unanswered(&request, version).await?;
+        conn.send_unanswered(&request, version)
+            .await
+            .map_err(ProduceError::Connection)?;
         return Ok(-1);
     }
-    let answer = conn.call_at(&request, version).await?;
+    let answer = conn
+        .call_at(&request, version)
+        .await
+        .map_err(ProduceError::Connection)?;
     let p = answer
         .responses
         .first()
         .and_then(|t| t.partition_responses.first())
-        .context("the produce answer names no partition")?;
+        .ok_or_else(|| {
+            ProduceError::Answered(-1, anyhow::anyhow!("the produce answer names no partition"))
+        })?;
     check(
         p.error_code,
         p.error_message.as_ref(),
         &format!("producing to {topic}-{partition}"),
-    )?;
+    )
+    .map_err(|e| ProduceError::Answered(p.error_code, e))?;
     Ok(p.base_offset)
 }
 

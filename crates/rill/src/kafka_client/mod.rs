@@ -194,6 +194,33 @@ impl KafkaClient {
         Ok(self.cluster.as_ref().expect("just set"))
     }
 
+    /// Metadata for `topics` once each exists with a leader for every
+    /// partition: a topic created a moment ago (or auto-created by this very
+    /// request) reaches every broker of a cluster within a few polls. Gives
+    /// up after 10 s, naming what is still missing.
+    pub async fn metadata_with_leaders(
+        &mut self,
+        topics: &[String],
+        allow_auto_create: bool,
+    ) -> anyhow::Result<&Cluster> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let cluster = self.metadata(Some(topics), allow_auto_create).await?;
+            let missing = topics.iter().find_map(|t| match cluster.topic(t) {
+                Ok(m) if !m.partitions.is_empty() && m.partitions.iter().all(|p| p.leader >= 0) => {
+                    None
+                }
+                Ok(_) => Some(format!("topic '{t}': some partitions have no leader yet")),
+                Err(e) => Some(format!("{e:#}")),
+            });
+            match missing {
+                None => return Ok(self.cluster.as_ref().expect("just set")),
+                Some(why) if Instant::now() >= deadline => bail!("{why} (after waiting 10 s)"),
+                Some(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
     /// The last metadata fetched (fetches all topics if none yet).
     pub async fn cluster(&mut self) -> anyhow::Result<&Cluster> {
         if self.cluster.is_none() {
@@ -226,6 +253,12 @@ impl KafkaClient {
             self.brokers.insert(id, conn);
         }
         Ok(self.brokers.get_mut(&id).expect("just inserted"))
+    }
+
+    /// Forgets the connection to broker `id` (after it failed); the next
+    /// call opens a new one.
+    pub fn disconnect(&mut self, id: i32) {
+        self.brokers.remove(&id);
     }
 
     /// The connection to the controller the metadata names (admin calls go there).

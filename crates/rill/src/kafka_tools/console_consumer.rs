@@ -351,7 +351,7 @@ async fn consume(
     if topics.is_empty() {
         bail!("no topic matches --include");
     }
-    client.metadata(Some(&topics), true).await?;
+    client.metadata_with_leaders(&topics, true).await?;
     let mut member = match &options.group {
         Some(g) => {
             group::require_apis(client, group::MEMBER_APIS)?;

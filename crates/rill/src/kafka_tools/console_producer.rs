@@ -226,19 +226,8 @@ pub fn run(args: ProducerArgs) -> anyhow::Result<ExitCode> {
 /// created a moment ago, or auto-created by this very request).
 async fn partitions_of(client: &mut KafkaClient, topic: &str) -> anyhow::Result<i32> {
     let wanted = [topic.to_owned()];
-    let mut last = String::new();
-    for _ in 0..100 {
-        let cluster = client.metadata(Some(&wanted), true).await?;
-        match cluster.topic(topic) {
-            Ok(t) if !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader >= 0) => {
-                return Ok(t.partitions.len() as i32)
-            }
-            Ok(_) => last = "some partitions have no leader yet".into(),
-            Err(e) => last = format!("{e:#}"),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("topic '{topic}' is not available after 10 s: {last}")
+    let cluster = client.metadata_with_leaders(&wanted, true).await?;
+    Ok(cluster.topic(topic)?.partitions.len() as i32)
 }
 
 async fn produce_lines(
