@@ -31,9 +31,10 @@ impl Broker {
     }
 
     /// Waits until the ISR has everything in the group's `__consumer_offsets`
-    /// partition up to its current log end, as Kafka's coordinator appends
-    /// with acks=all (`offsets.commit.timeout.ms`): NOT_COORDINATOR if the
-    /// leadership moves meanwhile, REQUEST_TIMED_OUT after the timeout.
+    /// partition up to its current log end (offset commits, group metadata),
+    /// as Kafka's coordinator appends with acks=all
+    /// (`offsets.commit.timeout.ms`): NOT_COORDINATOR if the leadership moves
+    /// meanwhile, REQUEST_TIMED_OUT after the timeout.
     pub async fn await_offsets_replicated(&self, group: &str) -> Result<(), ResponseError> {
         let index = partition_for(group, self.groups.partitions());
         let p = self

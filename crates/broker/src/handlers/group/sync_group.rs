@@ -33,7 +33,19 @@ pub async fn handle(
                     .map(|a| (string(&a.member_id), a.assignment.clone()))
                     .collect(),
             };
-            b.groups.sync(&b.replicas, sync, now_ms()).await
+            let group = sync.group_id.clone();
+            let r = b.groups.sync(&b.replicas, sync, now_ms()).await;
+            // The assignment was written to `__consumer_offsets` when the
+            // leader synced; as Kafka's storeGroup (acks=all), members get it
+            // only once the ISR has it, so a coordinator failover cannot
+            // forget a generation its members already run.
+            match r.error {
+                None => match b.await_offsets_replicated(&group).await {
+                    Ok(()) => r,
+                    Err(e) => SyncResult::error(e),
+                },
+                Some(_) => r,
+            }
         }
     };
     response(ctx.version, result)
