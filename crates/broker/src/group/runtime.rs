@@ -6,10 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use bytes::BytesMut;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, RecordBatchDecoder};
 use kafka_protocol::ResponseError;
 use tokio::sync::oneshot;
 
@@ -19,6 +16,7 @@ use super::coordinator::{
 };
 use super::records::OffsetsRecord;
 use super::{partition_for, OFFSETS_TOPIC};
+use crate::log::new_batch::{self, NewRecord};
 use crate::replica::partition::Partition;
 use crate::replica::ReplicaManager;
 
@@ -82,41 +80,21 @@ impl Journal for OffsetsJournal<'_> {
     }
 }
 
+/// The records as one uncompressed batch, as Kafka's coordinator writes them.
 fn encode_batch(records: &[OffsetsRecord], now: i64) -> anyhow::Result<bytes::Bytes> {
-    let records: Vec<Record> = records
+    let records: Vec<NewRecord> = records
         .iter()
-        .enumerate()
-        .map(|(i, r)| {
+        .map(|r| {
             let (key, value) = r.encode();
-            Record {
-                transactional: false,
-                control: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                // One batch with baseSequence -1 (no idempotence), as Kafka
-                // writes it: the encoder keeps offset - sequence constant per batch.
-                sequence: i as i32 - 1,
-                timestamp: now,
+            NewRecord {
                 key: Some(key),
                 value,
-                headers: Default::default(),
-                delete_horizon: false,
+                headers: Vec::new(),
+                timestamp: now,
             }
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )?;
-    Ok(buf.freeze())
+    new_batch::encode_batch(&records, Compression::None)
 }
 
 /// Every `__consumer_offsets` record of a partition's log, in order.

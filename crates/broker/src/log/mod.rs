@@ -47,6 +47,7 @@ pub mod checkpoint;
 pub mod convert;
 pub mod index;
 mod manager;
+pub mod new_batch;
 mod partition;
 mod segment;
 #[cfg(test)]

@@ -1,20 +1,9 @@
 //! Record batches in and out, through `kafka_protocol::records`.
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::indexmap::IndexMap;
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::Bytes;
+use kafka_protocol::records::{Compression, Record, RecordBatchDecoder};
 
-/// A record to send.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct NewRecord {
-    pub key: Option<Bytes>,
-    pub value: Option<Bytes>,
-    pub headers: Vec<(String, Option<Bytes>)>,
-    pub timestamp: i64,
-}
+pub use broker::log::new_batch::{encode_batch, NewRecord};
 
 /// Kafka's codec names (`--compression-codec`, `compression.type`).
 pub fn compression(name: &str) -> anyhow::Result<Compression> {
@@ -28,45 +17,6 @@ pub fn compression(name: &str) -> anyhow::Result<Compression> {
             anyhow::bail!("compression codec '{other}' is not one of none, gzip, snappy, lz4, zstd")
         }
     })
-}
-
-/// One v2 batch holding `records` (offsets relative to the batch, as producers send them).
-pub fn encode_batch(records: &[NewRecord], codec: Compression) -> anyhow::Result<Bytes> {
-    let records: Vec<Record> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // The encoder starts a new batch whenever offset - sequence changes;
-            // this keeps one batch with base sequence -1 (no idempotence).
-            sequence: i as i32 - 1,
-            timestamp: r.timestamp,
-            key: r.key.clone(),
-            value: r.value.clone(),
-            headers: r
-                .headers
-                .iter()
-                .map(|(k, v)| (StrBytes::from_string(k.clone()), v.clone()))
-                .collect::<IndexMap<_, _>>(),
-            delete_horizon: false,
-        })
-        .collect();
-    let mut out = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut out,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: codec,
-        },
-    )?;
-    Ok(out.freeze())
 }
 
 /// The longest prefix of `data` made of whole batches: a fetch answer may end
@@ -111,7 +61,7 @@ mod tests {
     fn batches_round_trip_and_partial_tail_is_ignored() {
         let a = encode_batch(&[record("k1", "v1"), record("k2", "v2")], Compression::Gzip).unwrap();
         let b = encode_batch(&[record("k3", "v3")], Compression::None).unwrap();
-        let mut joined = BytesMut::new();
+        let mut joined = bytes::BytesMut::new();
         joined.extend_from_slice(&a);
         joined.extend_from_slice(&b[..b.len() - 3]);
         let joined = joined.freeze();
