@@ -104,12 +104,13 @@ for parts in 1 8; do
     -o beginning -c "$N" -X fetch.max.bytes=52428800 -X max.partition.fetch.bytes=10485760 -q 2>&1 | summary)
   printf "%-34s %12s %9s %9s\n" "consume (group), $parts partition(s)" "$rate" "$mbs" "$ms"
 done
-# `rill consumer-perf-test` (kafka-consumer-perf-test's output: records/s is
-# the 6th column, MB/s the 4th, fetch time ms the 8th).
+# `rill consumer-perf-test` (kafka-consumer-perf-test's output; it joins a
+# new group first: fetch.nMsg.sec and fetch.MB.sec, the last two columns,
+# leave the join out as rdkafka_performance's figures do).
 for parts in 1 8; do
   IFS=', ' read -r -a f < <("$RILL" consumer-perf-test --bootstrap-server "$BROKER" \
     --topic "bench-all-p$parts" --messages "$N" --hide-header 2>&1 | tail -1 | sed 's/, /,/g' | tr ',' ' ')
-  printf "%-34s %12.0f %9.2f %9s\n" "rill consumer-perf, $parts partition(s)" "${f[7]}" "${f[5]}" "${f[9]}"
+  printf "%-34s %12.0f %9.2f %9s\n" "rill consumer-perf, $parts partition(s)" "${f[11]}" "${f[10]}" "${f[9]}"
 done
 
 # `rill producer-perf-test` (kafka-producer-perf-test's flags and output

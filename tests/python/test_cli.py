@@ -439,8 +439,9 @@ def test_producer_and_consumer_perf_test_lines(bootstrap):
            "--record-size", "100", "--throughput", "-1", "--producer-props",
            f"bootstrap.servers={bootstrap}", "acks=0", timeout=120)
     assert p.stdout.splitlines()[-1].startswith("5000 records sent, ")
+    group = unique_topic("perf-group")
     p = ok("kafka-consumer-perf-test.sh", "--bootstrap-server", bootstrap, "--topic", topic,
-           "--messages", "20000", timeout=120)
+           "--messages", "20000", "--group", group, timeout=120)
     header, line = p.stdout.splitlines()
     assert header == ("start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, "
                       "nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec")
@@ -448,6 +449,14 @@ def test_producer_and_consumer_perf_test_lines(bootstrap):
     assert len(cols) == 10 and cols[4] == "20000"
     assert cols[2] == "1.9073"  # 20000 * 100 bytes in MiB
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d:\d{3}", cols[0])
+    # It consumed as a member of the group and committed where it stopped,
+    # so a second run has nothing left to read before its timeout.
+    d = ok("kafka-consumer-groups.sh", "--bootstrap-server", bootstrap, "--describe",
+           "--group", group)
+    assert re.search(rf"^{group}\s+{topic}\s+0\s+20000\s+25000\s+5000\s", d.stdout, re.M), d.stdout
+    p = ok("kafka-consumer-perf-test.sh", "--bootstrap-server", bootstrap, "--topic", topic,
+           "--messages", "5000", "--group", group, timeout=120)
+    assert p.stdout.splitlines()[-1].split(", ")[4] == "5000"
 
 
 # ---------------------------------------------------------------------------- help

@@ -10,12 +10,15 @@ use clap::Args;
 
 use super::common::{block_on, client_config, load_properties};
 use crate::kafka_client::data::{self, TopicPartition, EARLIEST, LATEST};
+use crate::kafka_client::group::{self, Membership};
 use crate::kafka_client::{error_name, KafkaClient};
 
 #[derive(Args, Debug)]
 #[command(after_help = "Example:\n  \
   rill consumer-perf-test --bootstrap-server 127.0.0.1:9092 --topic perf --messages 1000000\n\n\
-Partitions are read directly (no group coordination), so rebalance.time.ms is 0.")]
+The consumer joins --group (default perf-consumer-<random>, as Kafka's tool) and reads the\n\
+partitions it is assigned from the group's committed offsets, else from the beginning\n\
+(or the end with --from-latest); rebalance.time.ms is the time the join took.")]
 pub struct ConsumerPerfArgs {
     /// The broker to connect to, host:port[,host:port...].
     #[arg(long = "bootstrap-server", value_name = "HOST:PORT")]
@@ -46,8 +49,8 @@ pub struct ConsumerPerfArgs {
     /// Consumer properties file (bootstrap.servers, client.id, request.timeout.ms).
     #[arg(long = "consumer.config")]
     consumer_config: Option<std::path::PathBuf>,
-    /// Accepted for compatibility: the group is not used (see below).
-    #[arg(long, hide = true)]
+    /// The consumer group to join (default perf-consumer-<random>).
+    #[arg(long)]
     group: Option<String>,
     /// Accepted for compatibility.
     #[arg(long = "fetch-size", hide = true)]
@@ -110,22 +113,37 @@ pub fn run(args: ConsumerPerfArgs) -> anyhow::Result<ExitCode> {
 
 async fn consume(client: &mut KafkaClient, args: &ConsumerPerfArgs) -> anyhow::Result<()> {
     let topic = args.topic.clone();
-    let cluster = client
-        .metadata(Some(std::slice::from_ref(&topic)), false)
-        .await?;
-    let partitions: Vec<TopicPartition> = cluster
-        .topic(&topic)?
-        .partitions
-        .iter()
-        .map(|p| (topic.clone(), p.index))
-        .collect();
+    let topics = [topic.clone()];
+    client.metadata_with_leaders(&topics, false).await?;
+    let group_id = args.group.clone().unwrap_or_else(|| {
+        // Kafka's tool: "perf-consumer-" + a random number below 100000.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        format!("perf-consumer-{}", nanos % 100_000)
+    });
+    group::require_apis(client, group::MEMBER_APIS)?;
+    let join_start = Instant::now();
+    let mut member = Membership::join(client, &group_id, &topics, 10_000).await?;
+    let rebalance_ms = join_start.elapsed().as_millis() as u64;
+    let partitions = member.assignment.clone();
     let start_at = if args.from_latest { LATEST } else { EARLIEST };
-    let mut position = data::list_offsets(client, &partitions, start_at, 0).await?;
+    let mut position = group::fetch_offsets(client, &group_id, Some(&partitions)).await?;
+    position.retain(|_, o| *o >= 0);
+    let missing: Vec<TopicPartition> = partitions
+        .iter()
+        .filter(|tp| !position.contains_key(*tp))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        position.extend(data::list_offsets(client, &missing, start_at, 0).await?);
+    }
     let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
     for tp in &partitions {
         let leader = client.cluster().await?.leader(&tp.0, tp.1)?;
         by_leader.entry(leader).or_default().push(tp.clone());
     }
+    let mut last_heartbeat = Instant::now();
     if !args.hide_header {
         println!("{HEADER}");
     }
@@ -142,6 +160,12 @@ async fn consume(client: &mut KafkaClient, args: &ConsumerPerfArgs) -> anyhow::R
                 args.timeout
             );
             break;
+        }
+        if last_heartbeat.elapsed() >= Duration::from_secs(3) {
+            last_heartbeat = Instant::now();
+            if !member.heartbeat(client).await? {
+                member.rejoin(client, &topics).await?;
+            }
         }
         for (leader, tps) in &by_leader {
             let wanted: Vec<(TopicPartition, i64)> =
@@ -181,7 +205,7 @@ async fn consume(client: &mut KafkaClient, args: &ConsumerPerfArgs) -> anyhow::R
                     now,
                     bytes - last_report.3,
                     records - last_report.2,
-                    0,
+                    rebalance_ms,
                     fetch_ms
                 )
             );
@@ -189,10 +213,31 @@ async fn consume(client: &mut KafkaClient, args: &ConsumerPerfArgs) -> anyhow::R
         }
     }
     let fetch_ms = fetch_start.elapsed().as_millis() as u64;
+    let end_ms = broker::now_ms();
+    // As the Java consumer's commit on close: the group's offsets move on.
+    if let Err(e) = group::commit_offsets(
+        client,
+        &group_id,
+        member.generation,
+        &member.member_id,
+        &position,
+    )
+    .await
+    {
+        eprintln!("WARNING: committing the group's offsets: {e:#}");
+    }
+    let _ = member.leave(client).await;
     if !args.show_detailed_stats {
         println!(
             "{}",
-            summary_line(start_ms, broker::now_ms(), bytes, records, 0, fetch_ms)
+            summary_line(
+                start_ms - rebalance_ms as i64,
+                end_ms,
+                bytes,
+                records,
+                rebalance_ms,
+                fetch_ms
+            )
         );
     }
     Ok(())
