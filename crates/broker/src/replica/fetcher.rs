@@ -56,8 +56,13 @@ pub async fn run(b: Arc<Broker>, leader: i32) {
             continue;
         };
         match fetch_round(&b, c, &partitions).await {
-            Ok(true) => {}
-            Ok(false) => tokio::time::sleep(backoff).await,
+            Ok(Round::Progress) => {}
+            Ok(Round::Idle) => tokio::time::sleep(backoff).await,
+            // The leader has not read its new leadership from ZooKeeper yet
+            // (it polls, and our request made it look now): ask again soon
+            // rather than after replica.fetch.backoff.ms, or acks=all
+            // producers wait that long after every leader change.
+            Ok(Round::LeaderCatchingUp) => tokio::time::sleep(backoff.min(LEADER_CATCH_UP)).await,
             Err(e) => {
                 tracing::info!("replica fetcher for broker {leader}: {e}; reconnecting");
                 client = None;
@@ -67,13 +72,25 @@ pub async fn run(b: Arc<Broker>, leader: i32) {
     }
 }
 
-/// One truncation step (when needed) and one Fetch. `Ok(false)` asks for a
-/// back-off: nothing could be fetched (errors or nothing to ask for).
+/// How a fetch round went.
+enum Round {
+    /// Something was fetched (or can be at once).
+    Progress,
+    /// Nothing could be fetched (errors, or nothing to ask for): back off.
+    Idle,
+    /// The leader does not know it leads yet.
+    LeaderCatchingUp,
+}
+
+/// The pause before asking a leader that does not know it leads yet again.
+const LEADER_CATCH_UP: Duration = Duration::from_millis(20);
+
+/// One truncation step (when needed) and one Fetch.
 async fn fetch_round(
     b: &Arc<Broker>,
     c: &mut BrokerClient,
     partitions: &[Arc<Partition>],
-) -> Result<bool, ClientError> {
+) -> Result<Round, ClientError> {
     let truncating: Vec<&Arc<Partition>> =
         partitions.iter().filter(|p| p.take_truncation()).collect();
     if !truncating.is_empty() {
@@ -84,7 +101,7 @@ async fn fetch_round(
         .filter(|p| !p.needs_truncation())
         .collect();
     if ready.is_empty() {
-        return Ok(false);
+        return Ok(Round::Idle);
     }
     // What each partition's fetch was for: a response that arrives after a
     // leadership change must not be appended.
@@ -94,7 +111,7 @@ async fn fetch_round(
     let resp = c.call(&req, FETCH_VERSION, wait).await?;
     if resp.error_code != 0 {
         tracing::debug!("fetch answered with error {}", resp.error_code);
-        return Ok(false);
+        return Ok(Round::Idle);
     }
     let by_key: HashMap<(&str, i32), (&Arc<Partition>, Asked)> = ready
         .iter()
@@ -102,6 +119,7 @@ async fn fetch_round(
         .map(|(p, a)| ((&*p.topic, p.index), (*p, a)))
         .collect();
     let mut progress = false;
+    let mut catching_up = false;
     for t in &resp.responses {
         for pd in &t.partitions {
             let Some((p, asked)) = by_key.get(&(t.topic.0.as_str(), pd.partition_index)) else {
@@ -144,15 +162,27 @@ async fn fetch_round(
                         p.request_truncation();
                     }
                 }
-                Some(e) => {
+                Some(
+                    ResponseError::NotLeaderOrFollower
+                    | ResponseError::FencedLeaderEpoch
+                    | ResponseError::UnknownLeaderEpoch,
+                ) => {
                     // Leadership moved or the leader has not caught up with
                     // the state yet: the state sync will tell.
-                    tracing::debug!("fetching {}-{}: {e:?}", p.topic, p.index);
+                    tracing::debug!("fetching {}-{}: error {}", p.topic, p.index, pd.error_code);
+                    catching_up = true;
                 }
+                Some(e) => tracing::debug!("fetching {}-{}: {e:?}", p.topic, p.index),
             }
         }
     }
-    Ok(progress)
+    Ok(if progress {
+        Round::Progress
+    } else if catching_up {
+        Round::LeaderCatchingUp
+    } else {
+        Round::Idle
+    })
 }
 
 fn fetch_request(b: &Broker, partitions: &[&Arc<Partition>]) -> FetchRequest {

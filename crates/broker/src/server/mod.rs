@@ -167,6 +167,11 @@ pub struct Broker {
     fetchers: Mutex<HashMap<i32, tokio::task::JoinHandle<()>>>,
     /// Rounds of [`Broker::cluster_round`] so far.
     cluster_rounds: std::sync::atomic::AtomicU64,
+    /// Asks for a cluster round before the next poll: a client addressed
+    /// this broker as the leader of a partition it holds as a follower, so a
+    /// leadership change (controlled shutdown, election) is probably waiting
+    /// in ZooKeeper for this broker to read it.
+    poll_now: tokio::sync::Notify,
 }
 
 pub fn now_ms() -> i64 {
@@ -222,6 +227,7 @@ impl Broker {
             controller: Mutex::new(ControllerState::default()),
             fetchers: Mutex::new(HashMap::new()),
             cluster_rounds: std::sync::atomic::AtomicU64::new(0),
+            poll_now: tokio::sync::Notify::new(),
             config,
             endpoints,
         });
@@ -250,8 +256,10 @@ impl Broker {
     /// NOT_LEADER_OR_FOLLOWER for a partition that exists elsewhere,
     /// UNKNOWN_TOPIC_OR_PARTITION otherwise.
     pub fn leader_partition(&self, topic: &str, index: i32) -> Result<Arc<Partition>, ApiError> {
-        if let Some(p) = self.replicas.get(topic, index).filter(|p| p.is_leader()) {
-            return Ok(p);
+        match self.replicas.get(topic, index) {
+            Some(p) if p.is_leader() => return Ok(p),
+            Some(_) => self.poll_now.notify_one(),
+            None => {}
         }
         let exists = self
             .metadata()
@@ -695,6 +703,7 @@ impl Broker {
             Duration::from_secs(rebalance_every),
         );
         let mut session = self.zk.client().state_watcher();
+        let mut last_round = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 state = session.changed() => {
@@ -715,8 +724,19 @@ impl Broker {
                     }
                 }
                 _ = cluster.tick() => {
+                    last_round = tokio::time::Instant::now();
                     if let Err(e) = self.cluster_round().await {
                         tracing::warn!("following the cluster state in ZooKeeper: {e}");
+                    }
+                }
+                _ = self.poll_now.notified() => {
+                    // At most one extra round per 50 ms, however many
+                    // misaddressed requests arrive.
+                    if last_round.elapsed() >= Duration::from_millis(50) {
+                        last_round = tokio::time::Instant::now();
+                        if let Err(e) = self.cluster_round().await {
+                            tracing::warn!("following the cluster state in ZooKeeper: {e}");
+                        }
                     }
                 }
                 _ = isr.tick() => self.update_isrs().await,
