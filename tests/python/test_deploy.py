@@ -287,6 +287,13 @@ def test_dev_compose_produce_consume_restart(compose):
     expected = sorted([v for _k, v in records] + [b"from-kcat"])
     assert values(consume_all_confluent(bootstrap, topic, 2)) == expected
 
+    # Configured by environment variables alone (no file in the command lines).
+    out = run([rill_bin(), "configs", "--bootstrap-server", bootstrap, "--describe",
+               "--broker", "1", "--all"]).stdout
+    assert "  log.dirs=/data sensitive=false synonyms={STATIC_BROKER_CONFIG:log.dirs=/data}" \
+        in out, out
+    assert "unknown configuration" not in c.logs("broker", tail=200)
+
     # Containers on the compose network use the INTERNAL listener's name.
     out = c.exec("broker", "rill", "topics", "--bootstrap-server", "broker:19092", "--list")
     assert topic in out.stdout.split(), out.stdout + out.stderr
