@@ -647,11 +647,20 @@ def test_k8s_statefulsets_hang_together(tmp_path):
         assert argv[:4] == ["rill", "broker", "--config", "/conf/server.properties"]
         assert f"broker.id={i}" in argv
         port = 30127 + i
-        assert f"advertised.listeners=PLAINTEXT://10.1.2.3:{port}" in argv
+        assert (f"advertised.listeners=INTERNAL://rill-broker-{i}.{broker['spec']['serviceName']}"
+                f":19092,EXTERNAL://10.1.2.3:{port}") in argv
         svc = services[f"rill-broker-{i}"]["spec"]
         assert svc["type"] == "NodePort" and svc["ports"][0]["nodePort"] == port
         assert svc["selector"] == {"statefulset.kubernetes.io/pod-name": f"rill-broker-{i}"}
     props = configs["rill-broker-config"]["data"]["server.properties"]
+    # Both listeners are bound, and the headless service and the pod expose INTERNAL.
+    assert re.search(r"^listeners=INTERNAL://0\.0\.0\.0:19092,EXTERNAL://0\.0\.0\.0:9092$",
+                     props, re.M)
+    assert re.search(r"^inter\.broker\.listener\.name=INTERNAL$", props, re.M)
+    hs = services[broker["spec"]["serviceName"]]["spec"]
+    assert {p["port"] for p in hs["ports"]} == {19092, 9092}
+    ports = broker["spec"]["template"]["spec"]["containers"][0]["ports"]
+    assert {p["containerPort"] for p in ports} == {19092, 9092}
     connect = re.search(r"^zookeeper\.connect=(\S+)$", props, re.M).group(1)
     assert connect.split(",") == [f"{s.split(':')[0]}:2181" for s in
                                   (servers[str(i + 1)] for i in range(3))]
