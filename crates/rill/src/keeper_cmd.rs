@@ -15,7 +15,7 @@ use crate::keeper_env::KeeperEnv;
 
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  rill keeper --config conf/zoo.cfg\n  rill keeper status --config conf/zoo.cfg\n  rill keeper ensemble --config conf/zoo.cfg"
+    after_help = "Examples:\n  rill keeper --config conf/zoo.cfg\n  rill keeper status --config conf/zoo.cfg\n  rill keeper ensemble --config conf/zoo.cfg\n  ZOO_MY_ID=1 ZOO_SERVERS='server.1=zk1:2888:3888;2181 server.2=zk2:2888:3888;2181 server.3=zk3:2888:3888;2181' ZOO_DATA_DIR=/data rill keeper\n\nEnvironment: the official zookeeper image's variables (ZOO_MY_ID, ZOO_SERVERS, ZOO_TICK_TIME,\nZOO_DATA_DIR, ZOO_PORT, ZOO_CFG_EXTRA, ...) apply over zoo.cfg; see deploy/README.md."
 )]
 pub struct KeeperArgs {
     #[command(subcommand)]
