@@ -168,6 +168,11 @@ def test_registration_and_answers_per_listener(two_listener_cluster):
     assert (part["leader"], part["error"]) == (3, LEADER_NOT_AVAILABLE)
     md, _ = metadata_brokers(b1.port, [topic])
     assert md["topics"][topic]["partitions"][0]["error"] == 0
+    # librdkafka asks with a recent Metadata version: LISTENER_NOT_FOUND.
+    from confluent_kafka import KafkaError
+    a = AdminClient({"bootstrap.servers": f"localhost:{b1.external_port}"})
+    part = a.list_topics(topic=topic, timeout=10).topics[topic].partitions[0]
+    assert part.leader == 3 and part.error.code() == KafkaError.LISTENER_NOT_FOUND, part
 
 
 def test_clients_through_each_listener(two_listener_cluster):
