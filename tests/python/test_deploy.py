@@ -86,6 +86,97 @@ def values(consumed):
 
 
 # =========================================================================
+# Configuration by environment variables (no Docker needed)
+# =========================================================================
+
+def spawn(argv, env, log):
+    return subprocess.Popen(argv, env=dict(os.environ, **env), stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_keeper_and_broker_configured_by_environment(tmp_path):
+    """The images' conventions, with no config file at all: ZOO_* for the
+    keeper (official zookeeper image), KAFKA_* for the broker (Kafka images:
+    KAFKA_LOG_DIRS is log.dirs), file < environment < --override."""
+    from broker_server import KafkaConn
+    if not os.path.exists(rill_bin()):
+        pytest.skip(f"rill binary not found at {rill_bin()}")
+    zk_port, kafka_port = free_port(), free_port()
+    keeper_env = {"ZOO_DATA_DIR": str(tmp_path / "keeper"), "ZOO_PORT": str(zk_port),
+                  "ZOO_CFG_EXTRA": "maxSessionTimeout=9000 noSuchKey=1"}
+    broker_env = {"KAFKA_BROKER_ID": "7",
+                  "KAFKA_ZOOKEEPER_CONNECT": f"127.0.0.1:{zk_port}/env-test",
+                  "KAFKA_LISTENERS": f"PLAINTEXT://127.0.0.1:{kafka_port}",
+                  "KAFKA_LOG_DIRS": str(tmp_path / "kafka-logs"),
+                  "KAFKA_NUM_PARTITIONS": "3",
+                  "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
+                  "KAFKA_NO_SUCH_KEY": "x",
+                  "KAFKA_HEAP_OPTS": "-Xmx1G"}
+    keeper_log, broker_log = tmp_path / "keeper.log", tmp_path / "broker.log"
+    with open(keeper_log, "wb") as kl, open(broker_log, "wb") as bl:
+        keeper = spawn([rill_bin(), "keeper"], keeper_env, kl)
+        broker = None
+        try:
+            status = wait_for("the keeper", lambda: run(
+                [rill_bin(), "keeper", "status"], check=False,
+                env=dict(os.environ, **keeper_env)).stdout.strip(), 30)
+            assert status == "Mode: standalone"
+            broker = spawn([rill_bin(), "broker", "--override", "num.partitions=2"],
+                           broker_env, bl)
+
+            def registered():
+                with KafkaConn("127.0.0.1", kafka_port, timeout=2) as conn:
+                    return [b["node_id"] for b in conn.metadata(version=1)["brokers"]] == [7]
+            wait_for("broker 7 registered", registered, 60)
+            # --override (2) beats the environment (3), which beats the defaults (1).
+            topic = f"env-{uuid.uuid4().hex[:8]}"
+            produce(f"127.0.0.1:{kafka_port}", topic, [(None, b"auto-created")])
+            wait_topic(f"127.0.0.1:{kafka_port}", topic, 2)
+            assert os.path.isdir(tmp_path / "kafka-logs" / f"{topic}-1")
+        finally:
+            if broker is not None:
+                stop(broker)
+            stop(keeper)
+    log = broker_log.read_text()
+    assert "environment variable KAFKA_NO_SUCH_KEY: unknown configuration 'no.such.key'; " \
+           "ignored" in log, log[-3000:]
+    assert "KAFKA_HEAP_OPTS is a setting of the Kafka images' JVM start scripts" in log
+    assert "environment variable ZOO_CFG_EXTRA: unknown key 'noSuchKey' ignored" in \
+        keeper_log.read_text()
+
+
+@pytest.mark.parametrize("argv, env, message", [
+    (["broker"], {"KAFKA_BROKER_ID": "two", "KAFKA_ZOOKEEPER_CONNECT": "127.0.0.1:1"},
+     "environment variable KAFKA_BROKER_ID: invalid value 'two' for broker.id"),
+    (["broker"], {"KAFKA_BROKER_ID": "1", "KAFKA_CFG_BROKER_ID": "2"},
+     "environment variables KAFKA_BROKER_ID and KAFKA_CFG_BROKER_ID both set broker.id"),
+    (["keeper"], {"ZOO_DATA_DIR": "/tmp/x", "ZOO_TICK_TIME": "soon"},
+     "environment variable ZOO_TICK_TIME: invalid value 'soon' for key 'tickTime'"),
+    (["keeper"], {"ZOO_MY_ID": "two"}, "environment variable ZOO_MY_ID: invalid value 'two'"),
+    (["keeper"], {"ZOO_DATA_DIR": "/tmp/x", "ZOO_MY_ID": "4",
+                  "ZOO_SERVERS": "server.1=a:2888:3888 server.2=b:2888:3888"},
+     "myid 4 (given) has no server.4 line"),
+])
+def test_environment_errors_name_the_variable(argv, env, message):
+    if not os.path.exists(rill_bin()):
+        pytest.skip(f"rill binary not found at {rill_bin()}")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "ZOO_"))}
+    p = subprocess.run([rill_bin(), *argv], env=dict(clean, **env), capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode != 0 and message in p.stderr, p.stderr
+
+
+# =========================================================================
 # Docker
 # =========================================================================
 
@@ -196,6 +287,17 @@ def test_dev_compose_produce_consume_restart(compose):
     expected = sorted([v for _k, v in records] + [b"from-kcat"])
     assert values(consume_all_confluent(bootstrap, topic, 2)) == expected
 
+    # Configured by environment variables alone (no file in the command lines).
+    out = run([rill_bin(), "configs", "--bootstrap-server", bootstrap, "--describe",
+               "--broker", "1", "--all"]).stdout
+    assert "  log.dirs=/data sensitive=false synonyms={STATIC_BROKER_CONFIG:log.dirs=/data}" \
+        in out, out
+    assert "unknown configuration" not in c.logs("broker", tail=200)
+
+    # Containers on the compose network use the INTERNAL listener's name.
+    out = c.exec("broker", "rill", "topics", "--bootstrap-server", "broker:19092", "--list")
+    assert topic in out.stdout.split(), out.stdout + out.stderr
+
     # The keeper is reachable on its published port and holds the broker's registration.
     zk_port = c.ports["RILL_ZK_PORT"]
     out = run([rill_bin(), "zk", "-server", f"127.0.0.1:{zk_port}", "ls", "/brokers/ids"])
@@ -288,9 +390,27 @@ def healthy_cluster(cluster, request):
         print(f"----- {c.project} logs -----\n{c.logs()}")
 
 
-def fresh_topic(bootstrap, partitions):
+def partitions_of(bootstrap, topic):
+    """{partition: (leader, replicas, isr)} as the cluster reports it."""
+    from confluent_kafka.admin import AdminClient
+    md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic=topic, timeout=10)
+    t = md.topics[topic]
+    assert t.error is None, t.error
+    return {p.id: (p.leader, sorted(p.replicas), sorted(p.isrs)) for p in t.partitions.values()}
+
+
+def fresh_topic(bootstrap, partitions, rf=3, live=(1, 2, 3)):
+    """A topic replicated `rf` times, led and fully in sync on the `live`
+    brokers, with 90 records produced (acks=all) and read back."""
+    from confluent_kafka.admin import AdminClient, NewTopic
     topic = f"deploy-{uuid.uuid4().hex[:8]}"
-    create_topic(bootstrap, topic, partitions=partitions, timeout=60)
+    a = AdminClient({"bootstrap.servers": bootstrap})
+    fs = a.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=rf)],
+                         operation_timeout=60)
+    fs[topic].result(60)
+    wait_for(f"{topic}: every partition led, {rf} replicas in sync", lambda: all(
+        leader in live and len(replicas) == rf and isr == replicas
+        for leader, replicas, isr in partitions_of(bootstrap, topic).values()), 60)
     records = [(f"k{i}".encode(), f"{topic}-{i:04}".encode()) for i in range(90)]
     for p in range(partitions):
         produce(bootstrap, topic, records[p::partitions], partition=p)
@@ -300,14 +420,38 @@ def fresh_topic(bootstrap, partitions):
 
 
 @pytest.mark.keeper_timeout(600)
-def test_cluster_keeper_leader_stopped_and_restarted(healthy_cluster):
-    """Seed 002: stop the leader's container, the two others elect a new
-    leader and the brokers go on (topic creation needs the ensemble); start it
-    again and it rejoins as a follower."""
+def test_cluster_replicated_through_both_listeners(healthy_cluster):
+    """One keeper leads, two follow; a topic replicated 3 times is written
+    and read through the published EXTERNAL ports, and read inside the
+    compose network through the INTERNAL listener (service names)."""
+    c = healthy_cluster
+    modes = keeper_modes(c)
+    assert sorted(modes.values()) == ["follower", "follower", "leader"], modes
+    topic, expected = fresh_topic(c.bootstrap, 3)
+    assert all(len(isr) == 3 for _l, _r, isr in partitions_of(c.bootstrap, topic).values())
+    # Metadata through EXTERNAL names the published ports ...
+    md = cluster_metadata(c.bootstrap)
+    assert sorted((b["id"], b["name"]) for b in md["brokers"]) == [
+        (i, f"127.0.0.1:{c.ports[f'RILL_KAFKA_PORT_{i}']}") for i in (1, 2, 3)]
+    # ... and a client on the compose network follows the INTERNAL names.
+    out = c.exec("broker1", "rill", "console-consumer", "--bootstrap-server", "broker2:19092",
+                 "--topic", topic, "--from-beginning", "--max-messages", "90",
+                 "--timeout-ms", "30000", timeout=60)
+    assert sorted(out.stdout.encode().splitlines()) == expected, out.stderr[-2000:]
+    out = c.exec("broker3", "rill", "topics", "--bootstrap-server", "broker1:19092",
+                 "--describe", "--topic", topic)
+    assert out.returncode == 0 and "ReplicationFactor: 3" in out.stdout, out.stdout + out.stderr
+
+
+@pytest.mark.keeper_timeout(600)
+def test_cluster_keeper_leader_killed_and_restarted(healthy_cluster):
+    """Seed 002: kill the leader's container, the two others elect a new
+    leader and the brokers go on (topic creation needs the ensemble); start
+    it again and it rejoins as a follower."""
     c = healthy_cluster
     topic, expected = fresh_topic(c.bootstrap, 3)
     leader = one_leader(c)
-    c("stop", "-t", "5", leader)
+    c("kill", leader)
     rest = tuple(s for s in KEEPERS if s != leader)
     new_leader = wait_for("a new leader among the two others", lambda: one_leader(c, rest), 60)
     assert new_leader != leader
@@ -324,24 +468,33 @@ def test_cluster_keeper_leader_stopped_and_restarted(healthy_cluster):
 @pytest.mark.keeper_timeout(600)
 def test_cluster_broker_stopped_and_restarted(healthy_cluster):
     """A broker container stopped (not the controller, see the next test):
-    the other two keep serving and take new topics; started again, it
-    re-registers and serves its partitions with their data (partitions are not
-    replicated yet, so its own partitions are unavailable while it is down)."""
+    the leaderships it held move to the other two, every acknowledged record
+    is still there and new writes (acks=all, min.insync.replicas=2) go on;
+    started again, it re-registers and is back in every ISR."""
     c = healthy_cluster
     topic, expected = fresh_topic(c.bootstrap, 3)
     controller = cluster_metadata(c.bootstrap)["controllerid"]
     victim = max(set(range(1, 4)) - {controller})
+    assert any(leader == victim for leader, _r, _i in partitions_of(c.bootstrap, topic).values())
     c("stop", "-t", "10", f"broker{victim}")
     survivors = sorted(set(range(1, 4)) - {victim})
     wait_for(f"broker {victim} to leave the metadata",
              lambda: broker_ids(c.bootstrap) == survivors, 60)
-    fresh_topic(c.bootstrap, 2)
+    wait_for("leaders moved to the survivors", lambda: all(
+        leader in survivors and victim not in isr
+        for leader, _r, isr in partitions_of(c.bootstrap, topic).values()), 60)
+    assert values(consume_all_confluent(c.bootstrap, topic, 3)) == expected
+    more = [(None, f"after-{i}".encode()) for i in range(30)]
+    produce(c.bootstrap, topic, more)
+    expected = sorted(expected + [v for _k, v in more])
+    fresh_topic(c.bootstrap, 2, rf=2, live=survivors)
 
     c("start", f"broker{victim}")
     c.wait_healthy(f"broker{victim}")
     wait_for(f"broker {victim} back in the metadata",
              lambda: broker_ids(c.bootstrap) == [1, 2, 3], 60)
-    wait_topic(c.bootstrap, topic, 3, timeout=60)
+    wait_for(f"broker {victim} back in every ISR", lambda: all(
+        len(isr) == 3 for _l, _r, isr in partitions_of(c.bootstrap, topic).values()), 60)
     assert values(consume_all_confluent(c.bootstrap, topic, 3)) == expected
 
 
@@ -355,7 +508,7 @@ def test_cluster_controller_broker_stopped(healthy_cluster):
     try:
         wait_for("another controller", lambda: cluster_metadata(c.bootstrap).get(
             "controllerid") in set(range(1, 4)) - {controller}, 30)
-        fresh_topic(c.bootstrap, 2)
+        fresh_topic(c.bootstrap, 2, rf=2, live=sorted(set(range(1, 4)) - {controller}))
     finally:
         c("start", f"broker{controller}")
 
@@ -372,7 +525,11 @@ def test_cluster_keeper_leader_partitioned(healthy_cluster):
     try:
         rest = tuple(s for s in KEEPERS if s != leader)
         new_leader = wait_for("a leader in the majority", lambda: one_leader(c, rest), 60)
-        fresh_topic(c.bootstrap, 3)
+        # A broker whose ZooKeeper session was on the cut-off keeper stalls
+        # until its client gives up on that connection (2/3 of the session
+        # timeout) and moves to another member: retried, bounded.
+        wait_for("a topic created and written with the old leader cut off",
+                 lambda: fresh_topic(c.bootstrap, 3), 90, interval=1)
     finally:
         run(["docker", "network", "connect", "--alias", leader, network, c.container(leader)])
     wait_for(f"{leader} to follow {new_leader} again",
@@ -490,11 +647,20 @@ def test_k8s_statefulsets_hang_together(tmp_path):
         assert argv[:4] == ["rill", "broker", "--config", "/conf/server.properties"]
         assert f"broker.id={i}" in argv
         port = 30127 + i
-        assert f"advertised.listeners=PLAINTEXT://10.1.2.3:{port}" in argv
+        assert (f"advertised.listeners=INTERNAL://rill-broker-{i}.{broker['spec']['serviceName']}"
+                f":19092,EXTERNAL://10.1.2.3:{port}") in argv
         svc = services[f"rill-broker-{i}"]["spec"]
         assert svc["type"] == "NodePort" and svc["ports"][0]["nodePort"] == port
         assert svc["selector"] == {"statefulset.kubernetes.io/pod-name": f"rill-broker-{i}"}
     props = configs["rill-broker-config"]["data"]["server.properties"]
+    # Both listeners are bound, and the headless service and the pod expose INTERNAL.
+    assert re.search(r"^listeners=INTERNAL://0\.0\.0\.0:19092,EXTERNAL://0\.0\.0\.0:9092$",
+                     props, re.M)
+    assert re.search(r"^inter\.broker\.listener\.name=INTERNAL$", props, re.M)
+    hs = services[broker["spec"]["serviceName"]]["spec"]
+    assert {p["port"] for p in hs["ports"]} == {19092, 9092}
+    ports = broker["spec"]["template"]["spec"]["containers"][0]["ports"]
+    assert {p["containerPort"] for p in ports} == {19092, 9092}
     connect = re.search(r"^zookeeper\.connect=(\S+)$", props, re.M).group(1)
     assert connect.split(",") == [f"{s.split(':')[0]}:2181" for s in
                                   (servers[str(i + 1)] for i in range(3))]

@@ -140,10 +140,20 @@ impl KeeperConfig {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
-        let (mut cfg, mut warnings) = Self::parse(&text)?;
-        if !cfg.servers.is_empty() {
-            let myid_path = cfg.data_dir.join("myid");
-            match std::fs::read_to_string(&myid_path) {
+        Self::from_text(&text, None)
+    }
+
+    /// Parses zoo.cfg text, then finds this server's number: `my_id` when
+    /// given (e.g. from the environment), else `dataDir/myid`.
+    pub fn from_text(text: &str, my_id: Option<u64>) -> Result<(Self, Vec<String>), ConfigError> {
+        let (mut cfg, mut warnings) = Self::parse(text)?;
+        if cfg.servers.is_empty() {
+            return Ok((cfg, warnings));
+        }
+        let myid_path = cfg.data_dir.join("myid");
+        let (id, from) = match my_id {
+            Some(id) => (id, "given".to_owned()),
+            None => match std::fs::read_to_string(&myid_path) {
                 Ok(s) => {
                     let id = s.trim().parse::<u64>().map_err(|_| ConfigError::BadValue {
                         key: "myid".into(),
@@ -151,19 +161,14 @@ impl KeeperConfig {
                         line: 1,
                         reason: format!("{} must hold a server number", myid_path.display()),
                     })?;
-                    if !cfg.servers.iter().any(|s| s.id == id) {
-                        return Err(ConfigError::Invalid(format!(
-                            "myid {id} (from {}) has no server.{id} line in the config",
-                            myid_path.display()
-                        )));
-                    }
-                    cfg.my_id = Some(id);
+                    (id, format!("from {}", myid_path.display()))
                 }
                 Err(_) if cfg.servers.len() == 1 => {
                     warnings.push(format!(
                         "{} not found; with a single server.N line running standalone",
                         myid_path.display()
                     ));
+                    return Ok((cfg, warnings));
                 }
                 Err(e) => {
                     return Err(ConfigError::Io {
@@ -173,8 +178,14 @@ impl KeeperConfig {
                         ),
                     })
                 }
-            }
+            },
+        };
+        if !cfg.servers.iter().any(|s| s.id == id) {
+            return Err(ConfigError::Invalid(format!(
+                "myid {id} ({from}) has no server.{id} line in the config"
+            )));
         }
+        cfg.my_id = Some(id);
         Ok((cfg, warnings))
     }
 

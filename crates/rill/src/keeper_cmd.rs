@@ -11,9 +11,11 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use keeper::{KeeperConfig, KeeperServer};
 
+use crate::keeper_env::KeeperEnv;
+
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  rill keeper --config conf/zoo.cfg\n  rill keeper status --config conf/zoo.cfg\n  rill keeper ensemble --config conf/zoo.cfg"
+    after_help = "Examples:\n  rill keeper --config conf/zoo.cfg\n  rill keeper status --config conf/zoo.cfg\n  rill keeper ensemble --config conf/zoo.cfg\n  ZOO_MY_ID=1 ZOO_SERVERS='server.1=zk1:2888:3888;2181 server.2=zk2:2888:3888;2181 server.3=zk3:2888:3888;2181' ZOO_DATA_DIR=/data rill keeper\n\nEnvironment: the official zookeeper image's variables (ZOO_MY_ID, ZOO_SERVERS, ZOO_TICK_TIME,\nZOO_DATA_DIR, ZOO_PORT, ZOO_CFG_EXTRA, ...) apply over zoo.cfg; see deploy/README.md."
 )]
 pub struct KeeperArgs {
     #[command(subcommand)]
@@ -33,19 +35,39 @@ enum KeeperAction {
     Digest { user_password: String },
 }
 
-/// Loads zoo.cfg (or defaults), printing warnings.
+/// Loads zoo.cfg (or defaults) with the `ZOO_*` environment variables
+/// applied over it (see [`crate::keeper_env`]), printing warnings. Without
+/// `--config`, `$ZOO_CONF_DIR/zoo.cfg` is read when it exists.
 pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<KeeperConfig> {
-    match path {
-        None => Ok(KeeperConfig::with_data_dir("rill-data/keeper")),
-        Some(path) => {
-            let (cfg, warnings) =
-                KeeperConfig::load(path).with_context(|| format!("in {}", path.display()))?;
-            for w in warnings {
-                tracing::warn!("{}: {w}", path.display());
-            }
-            Ok(cfg)
-        }
+    let env = KeeperEnv::from_vars(std::env::vars()).map_err(anyhow::Error::msg)?;
+    for w in &env.warnings {
+        tracing::warn!("{w}");
     }
+    let from_conf_dir = env
+        .conf_dir
+        .as_ref()
+        .map(|d| PathBuf::from(d).join("zoo.cfg"))
+        .filter(|p| path.is_none() && p.exists());
+    let Some(path) = path.or(from_conf_dir.as_ref()) else {
+        if env.is_empty() {
+            return Ok(KeeperConfig::with_data_dir("rill-data/keeper"));
+        }
+        return from_text("dataDir=rill-data/keeper\n", &env, "the environment");
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    from_text(&text, &env, &path.display().to_string())
+}
+
+/// zoo.cfg text (from `source`) with the environment applied.
+fn from_text(text: &str, env: &KeeperEnv, source: &str) -> anyhow::Result<KeeperConfig> {
+    let (cfg, warnings) = KeeperConfig::from_text(&env.apply(text), env.my_id)
+        .map_err(|e| env.explain(e).context(format!("in {source}")))?;
+    for w in warnings {
+        let w = env.explain_warning(w);
+        tracing::warn!("{source}: {w}");
+    }
+    Ok(cfg)
 }
 
 pub fn run(args: KeeperArgs) -> anyhow::Result<ExitCode> {

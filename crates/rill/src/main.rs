@@ -15,6 +15,7 @@ mod dev_cmd;
 mod kafka_client;
 mod kafka_tools;
 mod keeper_cmd;
+mod keeper_env;
 mod perf_cmd;
 mod zk_cli;
 

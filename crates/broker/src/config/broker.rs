@@ -11,6 +11,8 @@ use super::broker_keys::{
     broker_key, broker_synonyms, millis_per_unit, retired_key, BROKER_KEYS, CLIENT_KEYS,
 };
 use super::describe::{broker_layer_synonyms, ConfigEntry, ConfigSource, ConfigSynonym};
+use super::dynamic::scala_set;
+use super::env::EnvSetting;
 use super::error::{ConfigError, Origin};
 use super::listener::{
     check_distinct, parse_listeners, parse_protocol_map, Listener, SecurityProtocol,
@@ -58,7 +60,9 @@ impl Layers {
 
     fn origin(&self, key: &str) -> Option<Origin> {
         match self.raw(key) {
-            Some((_, ConfigSource::StaticBrokerConfig)) => self.statics.get(key).map(|s| s.origin),
+            Some((_, ConfigSource::StaticBrokerConfig)) => {
+                self.statics.get(key).map(|s| s.origin.clone())
+            }
             Some(_) => Some(Origin::Dynamic),
             None => None,
         }
@@ -184,6 +188,16 @@ impl BrokerConfig {
         props: &[Property],
         overrides: &[(String, String)],
     ) -> Result<LoadedConfig, ConfigError> {
+        Self::from_sources(props, &[], overrides)
+    }
+
+    /// Builds from the static sources in precedence order (later wins):
+    /// properties, environment variables, `--override` pairs.
+    pub fn from_sources(
+        props: &[Property],
+        env: &[EnvSetting],
+        overrides: &[(String, String)],
+    ) -> Result<LoadedConfig, ConfigError> {
         let mut layers = Layers::default();
         for p in props {
             layers.statics.insert(
@@ -191,6 +205,15 @@ impl BrokerConfig {
                 Setting {
                     value: p.value.clone(),
                     origin: Origin::Line(p.line),
+                },
+            );
+        }
+        for e in env {
+            layers.statics.insert(
+                e.key.clone(),
+                Setting {
+                    value: e.value.clone(),
+                    origin: Origin::Env(e.var.clone()),
                 },
             );
         }
@@ -212,8 +235,17 @@ impl BrokerConfig {
         text: &str,
         overrides: &[(String, String)],
     ) -> Result<LoadedConfig, ConfigError> {
+        Self::from_text_and_env(text, &[], overrides)
+    }
+
+    /// [`Self::from_text`] with environment settings between the file and the overrides.
+    pub fn from_text_and_env(
+        text: &str,
+        env: &[EnvSetting],
+        overrides: &[(String, String)],
+    ) -> Result<LoadedConfig, ConfigError> {
         let (props, parse_warnings) = props::parse_properties(text);
-        let mut loaded = Self::from_properties(&props, overrides)?;
+        let mut loaded = Self::from_sources(&props, env, overrides)?;
         loaded.warnings.splice(0..0, parse_warnings);
         Ok(loaded)
     }
@@ -449,10 +481,10 @@ fn build(layers: Layers) -> Result<LoadedConfig, ConfigError> {
     let mut not_used = BTreeSet::new();
 
     for (key, setting) in &layers.statics {
-        let origin = setting.origin;
+        let origin = &setting.origin;
         if let Some(def) = broker_key(key) {
             def.parse(&setting.value)
-                .map_err(|p| ConfigError::invalid(key, &setting.value, p, Some(origin)))?;
+                .map_err(|p| ConfigError::invalid(key, &setting.value, p, Some(origin.clone())))?;
             if !def.honored {
                 not_used.insert(key.clone());
             }
@@ -476,7 +508,7 @@ fn build(layers: Layers) -> Result<LoadedConfig, ConfigError> {
             .map(String::as_str)
             .collect();
         if !fixed.is_empty() {
-            return Err(ConfigError::NotDynamic(fixed.join(", ")));
+            return Err(ConfigError::NotDynamic(scala_set(fixed)));
         }
         for (key, value) in dynamic {
             let def = broker_key(key).expect("checked above");
@@ -625,13 +657,18 @@ fn build(layers: Layers) -> Result<LoadedConfig, ConfigError> {
             ));
         }
     }
-    for l in &listeners {
-        if l.security_protocol != SecurityProtocol::Plaintext {
-            warnings.push(format!(
-                "listener {l} uses {}, which Rill does not implement yet (PLAINTEXT only)",
-                l.security_protocol.name()
-            ));
-        }
+    // Serving an SSL or SASL listener in plain text would be worse than not
+    // starting: refuse, naming the listener and its mapping.
+    if let Some(l) = listeners
+        .iter()
+        .find(|l| l.security_protocol != SecurityProtocol::Plaintext)
+    {
+        return inconsistent(format!(
+            "listener {l} maps to {} ({}:{} in listener.security.protocol.map), which Rill does not implement: every listener must map to PLAINTEXT",
+            l.security_protocol.name(),
+            l.name,
+            l.security_protocol.name()
+        ));
     }
 
     // Log directories and log defaults

@@ -7,10 +7,12 @@ use std::path::PathBuf;
 use super::value::Problem;
 
 /// Where a static setting came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     /// A line of the properties file.
     Line(usize),
+    /// An environment variable (`KAFKA_BROKER_ID`), named.
+    Env(String),
     /// A `--override k=v` flag.
     Override,
     /// A dynamic (ZooKeeper `/config/brokers`) or request-supplied value.
@@ -21,6 +23,7 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Origin::Line(n) => write!(f, "line {n}"),
+            Origin::Env(var) => write!(f, "environment variable {var}"),
             Origin::Override => f.write_str("--override"),
             Origin::Dynamic => f.write_str("dynamic config"),
         }
@@ -49,15 +52,30 @@ pub enum ConfigError {
     /// A `--override` argument without `=`.
     #[error("invalid --override '{0}': expected key=value")]
     BadOverride(String),
-    /// AlterConfigs on a broker key Kafka does not update at runtime.
+    /// AlterConfigs on a broker key Kafka does not update at runtime
+    /// (`Set(a, b)`, as Kafka prints it).
     #[error("Cannot update these configs dynamically: {0}")]
     NotDynamic(String),
+    /// A listener key set as a cluster-wide default.
+    #[error(
+        "Cannot update these configs at default cluster level, broker id must be specified: {0}"
+    )]
+    PerBrokerOnly(String),
+    /// A key Kafka updates at runtime but Rill does not act on yet.
+    #[error("Rill does not apply these configs at runtime yet (set them in server.properties, KAFKA_* or --override and restart): {0}")]
+    NotLive(String),
+    /// A dynamic broker config that is not a Kafka broker key.
+    #[error("Unknown broker configs: {0}")]
+    UnknownBrokerConfig(String),
     #[error("cannot read {path}: {message}")]
     Read { path: PathBuf, message: String },
 }
 
 fn origin_prefix(origin: &Option<Origin>) -> String {
-    origin.map(|o| format!("{o}: ")).unwrap_or_default()
+    origin
+        .as_ref()
+        .map(|o| format!("{o}: "))
+        .unwrap_or_default()
 }
 
 impl ConfigError {

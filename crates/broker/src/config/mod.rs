@@ -11,6 +11,8 @@
 //!   dynamic configs) with Kafka's cross-key rules; DescribeConfigs for brokers.
 //! - [`topic`]: topic configs — validation with Kafka's INVALID_CONFIG text,
 //!   effective values and synonyms, [`TopicLogConfig`].
+//! - [`dynamic`]: which keys a dynamic broker config may set.
+//! - [`env`]: `KAFKA_*` environment variables (the Kafka images' convention).
 //! - [`listener`], [`zk`]: `listeners` endpoints and `zookeeper.connect`.
 //! - [`describe`]: DescribeConfigs sources, entries, synonyms.
 //!
@@ -19,6 +21,8 @@
 pub mod broker;
 pub mod broker_keys;
 pub mod describe;
+pub mod dynamic;
+pub mod env;
 pub mod error;
 pub mod listener;
 pub mod topic;
@@ -33,6 +37,7 @@ use std::path::Path;
 pub use broker::{BrokerConfig, Layers, LoadedConfig, LogDefaults, Setting};
 pub use broker_keys::{broker_key, BROKER_KEYS};
 pub use describe::{ConfigEntry, ConfigSource, ConfigSynonym};
+pub use env::{broker_env, BrokerEnv, EnvSetting};
 pub use error::{ConfigError, Origin};
 pub use listener::{Listener, SecurityProtocol};
 pub use topic::{
@@ -53,6 +58,16 @@ pub fn parse_override(arg: &str) -> Result<(String, String), ConfigError> {
 /// Reads `path` and builds the broker config, applying `overrides`
 /// (`key=value` strings, in order, later wins).
 pub fn load(path: &Path, overrides: &[impl AsRef<str>]) -> Result<LoadedConfig, ConfigError> {
+    load_with_env(path, &[], overrides)
+}
+
+/// [`load`] with environment settings ([`broker_env`]) applied after the
+/// file and before the overrides.
+pub fn load_with_env(
+    path: &Path,
+    env: &[EnvSetting],
+    overrides: &[impl AsRef<str>],
+) -> Result<LoadedConfig, ConfigError> {
     let pairs = overrides
         .iter()
         .map(|o| parse_override(o.as_ref()))
@@ -61,5 +76,5 @@ pub fn load(path: &Path, overrides: &[impl AsRef<str>]) -> Result<LoadedConfig, 
         path: path.to_owned(),
         message: e.to_string(),
     })?;
-    BrokerConfig::from_text(&text, &pairs)
+    BrokerConfig::from_text_and_env(&text, env, &pairs)
 }

@@ -277,6 +277,50 @@ fn overrides_apply_in_order_after_the_file() {
 }
 
 #[test]
+fn environment_sits_between_the_file_and_the_overrides() {
+    let env = broker_env(
+        [
+            ("KAFKA_NUM_PARTITIONS", "4"),
+            ("KAFKA_BROKER_ID", "7"),
+            ("KAFKA_LOG_RETENTION_HOURS", "1"),
+            ("KAFKA_NO_SUCH_THING", "x"),
+            ("KAFKA_HEAP_OPTS", "-Xmx1G"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    )
+    .unwrap();
+    let pairs = vec![("num.partitions".to_owned(), "5".to_owned())];
+    let loaded = BrokerConfig::from_text_and_env(
+        "zookeeper.connect=zk\nnum.partitions=3\nbroker.id=1\n",
+        &env.settings,
+        &pairs,
+    )
+    .unwrap();
+    let c = &loaded.config;
+    assert_eq!((c.num_partitions, c.broker_id), (5, 7));
+    assert_eq!(c.log.retention_ms, 3_600_000);
+    assert_eq!(
+        c.layers().statics["broker.id"].origin,
+        Origin::Env("KAFKA_BROKER_ID".into())
+    );
+    assert!(
+        loaded.warnings.iter().any(|w| w
+            == "environment variable KAFKA_NO_SUCH_THING: unknown configuration 'no.such.thing'; ignored"),
+        "{:?}",
+        loaded.warnings
+    );
+    // A bad value names the variable, the key and the value.
+    let env = broker_env([("KAFKA_BROKER_ID".to_owned(), "two".to_owned())]).unwrap();
+    let e = BrokerConfig::from_text_and_env(MINIMAL, &env.settings, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("environment variable KAFKA_BROKER_ID: invalid value 'two' for broker.id"),
+        "{e}"
+    );
+}
+
+#[test]
 fn retention_and_roll_synonym_precedence() {
     let ms = |extra: &[&str]| ok(MINIMAL, extra).config.log.retention_ms;
     assert_eq!(ms(&["log.retention.hours=1"]), 3_600_000);
@@ -387,8 +431,19 @@ fn listener_rules() {
     assert!(err(MINIMAL, &["listeners=PLAINTEXT://:9092,SSL://:9092"]).contains("different port"));
     assert!(err(MINIMAL, &["listeners=CLIENT://:9092"])
         .contains("no security protocol defined for listener CLIENT"));
-    let loaded = ok(MINIMAL, &["listeners=PLAINTEXT://:9092,SSL://:9093"]);
-    assert!(loaded.warnings.iter().any(|w| w.contains("uses SSL")));
+    let e = err(MINIMAL, &["listeners=PLAINTEXT://:9092,SSL://:9093"]);
+    assert!(
+        e.contains("listener SSL://:9093 maps to SSL (SSL:SSL in listener.security.protocol.map)"),
+        "{e}"
+    );
+    let e = err(
+        MINIMAL,
+        &[
+            "listeners=PLAINTEXT://:9092,EXTERNAL://:9093",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:SASL_SSL",
+        ],
+    );
+    assert!(e.contains("EXTERNAL:SASL_SSL"), "{e}");
 }
 
 #[test]
@@ -616,7 +671,7 @@ fn dynamic_layers() {
     let fixed: BTreeMap<String, String> = [("broker.id".to_owned(), "4".to_owned())].into();
     assert_eq!(
         c.with_dynamic(BTreeMap::new(), fixed).unwrap_err(),
-        ConfigError::NotDynamic("broker.id".into())
+        ConfigError::NotDynamic("Set(broker.id)".into())
     );
     let bad: BTreeMap<String, String> = [("message.max.bytes".to_owned(), "x".to_owned())].into();
     assert_eq!(

@@ -1,5 +1,7 @@
 //! Metadata (3): brokers, controller, topics and partition leadership;
-//! creates unknown topics when auto.create.topics.enable allows it.
+//! creates unknown topics when auto.create.topics.enable allows it. Brokers
+//! are listed with their endpoint on the listener the request arrived on
+//! (a broker without that listener is left out), as Kafka answers.
 
 use std::sync::Arc;
 
@@ -43,14 +45,14 @@ pub async fn handle(
     match requested {
         None => {
             let all: Vec<Arc<TopicInfo>> = b.metadata().topics().cloned().collect();
-            topics.extend(all.iter().map(|t| describe(b, t)));
+            topics.extend(all.iter().map(|t| describe(b, ctx, t)));
         }
         Some(names) => {
             for name in names {
                 let existing = b.metadata().topic(&name).cloned();
                 let entry = match existing {
-                    Some(t) => describe(b, &t),
-                    None => missing(b, &name, auto_create).await,
+                    Some(t) => describe(b, ctx, &t),
+                    None => missing(b, ctx, &name, auto_create).await,
                 };
                 topics.push(entry);
             }
@@ -61,12 +63,15 @@ pub async fn handle(
         .with_brokers(
             meta.brokers
                 .values()
-                .map(|br| {
-                    MetadataResponseBroker::default()
-                        .with_node_id(BrokerId(br.id))
-                        .with_host(str_bytes(&br.host))
-                        .with_port(br.port as i32)
-                        .with_rack(br.rack.as_deref().map(str_bytes))
+                .filter_map(|br| {
+                    let (host, port) = br.endpoint(&ctx.listener)?;
+                    Some(
+                        MetadataResponseBroker::default()
+                            .with_node_id(BrokerId(br.id))
+                            .with_host(str_bytes(host))
+                            .with_port(i32::from(port))
+                            .with_rack(br.rack.as_deref().map(str_bytes)),
+                    )
                 })
                 .collect(),
         )
@@ -75,7 +80,12 @@ pub async fn handle(
         .with_topics(topics)
 }
 
-async fn missing(b: &Arc<Broker>, name: &str, auto_create: bool) -> MetadataResponseTopic {
+async fn missing(
+    b: &Arc<Broker>,
+    ctx: &RequestContext,
+    name: &str,
+    auto_create: bool,
+) -> MetadataResponseTopic {
     let error = |code: ResponseError| {
         MetadataResponseTopic::default()
             .with_name(Some(topic_name(name)))
@@ -88,10 +98,10 @@ async fn missing(b: &Arc<Broker>, name: &str, auto_create: bool) -> MetadataResp
         return error(ResponseError::UnknownTopicOrPartition);
     }
     match b.create_topic(NewTopic::with_defaults(name)).await {
-        Ok(t) => describe(b, &t),
+        Ok(t) => describe(b, ctx, &t),
         Err(e) if e.code == ResponseError::TopicAlreadyExists => {
             match b.metadata().topic(name).cloned() {
-                Some(t) => describe(b, &t),
+                Some(t) => describe(b, ctx, &t),
                 None => error(ResponseError::LeaderNotAvailable),
             }
         }
@@ -102,8 +112,15 @@ async fn missing(b: &Arc<Broker>, name: &str, auto_create: bool) -> MetadataResp
     }
 }
 
-fn describe(b: &Broker, t: &TopicInfo) -> MetadataResponseTopic {
+fn describe(b: &Broker, ctx: &RequestContext, t: &TopicInfo) -> MetadataResponseTopic {
     let live = &b.metadata().brokers;
+    // Kafka: a live leader without the request's listener is
+    // LISTENER_NOT_FOUND from v6 on, LEADER_NOT_AVAILABLE before.
+    let unreachable = if ctx.version >= 6 {
+        ResponseError::ListenerNotFound.code()
+    } else {
+        ResponseError::LeaderNotAvailable.code()
+    };
     MetadataResponseTopic::default()
         .with_name(Some(topic_name(&t.name)))
         .with_topic_id(t.id)
@@ -119,10 +136,10 @@ fn describe(b: &Broker, t: &TopicInfo) -> MetadataResponseTopic {
                         .filter(|r| !live.contains_key(r))
                         .map(|r| BrokerId(*r))
                         .collect();
-                    let error = if p.leader < 0 || !live.contains_key(&p.leader) {
-                        ResponseError::LeaderNotAvailable.code()
-                    } else {
-                        0
+                    let error = match live.get(&p.leader) {
+                        None => ResponseError::LeaderNotAvailable.code(),
+                        Some(l) if l.endpoint(&ctx.listener).is_none() => unreachable,
+                        Some(_) => 0,
                     };
                     MetadataResponsePartition::default()
                         .with_error_code(error)

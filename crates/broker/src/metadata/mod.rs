@@ -9,12 +9,48 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// A live broker as clients should reach it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BrokerInfo {
     pub id: i32,
+    /// The inter-broker listener's endpoint (what replica fetchers dial).
     pub host: String,
     pub port: u16,
     pub rack: Option<String>,
+    /// Every registered endpoint: `(listener name, host, port)`.
+    pub endpoints: Vec<(String, String, u16)>,
+}
+
+impl BrokerInfo {
+    /// From a registration's endpoints; `host`/`port` are those of
+    /// `inter_broker_listener` (else the first endpoint). `None` without endpoints.
+    pub fn from_endpoints(
+        id: i32,
+        endpoints: Vec<(String, String, u16)>,
+        inter_broker_listener: &str,
+        rack: Option<String>,
+    ) -> Option<BrokerInfo> {
+        let (_, host, port) = endpoints
+            .iter()
+            .find(|(name, _, _)| name == inter_broker_listener)
+            .or(endpoints.first())?
+            .clone();
+        Some(BrokerInfo {
+            id,
+            host,
+            port,
+            rack,
+            endpoints,
+        })
+    }
+
+    /// This broker's endpoint on `listener`, as Kafka answers a request that
+    /// arrived on that listener (`None`: the broker lacks it).
+    pub fn endpoint(&self, listener: &str) -> Option<(&str, u16)> {
+        self.endpoints
+            .iter()
+            .find(|(name, _, _)| name == listener)
+            .map(|(_, host, port)| (host.as_str(), *port))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,6 +289,21 @@ mod tests {
             assign_replicas(&[1, 2, 3], 3, 2, 0).unwrap()
         );
         assert!(assign_replicas_with_racks(&brokers, 1, 7, 0).is_err());
+    }
+
+    #[test]
+    fn broker_endpoints_by_listener() {
+        let eps = vec![
+            ("EXTERNAL".to_owned(), "pub.example".to_owned(), 9093),
+            ("INTERNAL".to_owned(), "broker1".to_owned(), 9092),
+        ];
+        let b = BrokerInfo::from_endpoints(1, eps.clone(), "INTERNAL", None).unwrap();
+        assert_eq!((b.host.as_str(), b.port), ("broker1", 9092));
+        assert_eq!(b.endpoint("EXTERNAL"), Some(("pub.example", 9093)));
+        assert_eq!(b.endpoint("OTHER"), None);
+        let b = BrokerInfo::from_endpoints(1, eps, "REPLICATION", None).unwrap();
+        assert_eq!(b.host, "pub.example");
+        assert!(BrokerInfo::from_endpoints(1, vec![], "INTERNAL", None).is_none());
     }
 
     #[test]

@@ -435,7 +435,21 @@ impl ZkStore {
     }
 
     pub async fn topic_config(&self, name: &str) -> Result<BTreeMap<String, String>, ZkError> {
-        let path = paths::topic_config(name);
+        self.entity_config("topics", name).await
+    }
+
+    /// `/config/brokers/<entity>`: a broker id or `<default>`.
+    pub async fn broker_config(&self, entity: &str) -> Result<BTreeMap<String, String>, ZkError> {
+        self.entity_config("brokers", entity).await
+    }
+
+    /// `/config/<kind>/<name>` (empty when absent).
+    async fn entity_config(
+        &self,
+        kind: &str,
+        name: &str,
+    ) -> Result<BTreeMap<String, String>, ZkError> {
+        let path = format!("/config/{kind}/{name}");
         match self.get(&path).await? {
             Some((data, _)) => Ok(parse::<znode::EntityConfig>(&path, &data)?.config),
             None => Ok(BTreeMap::new()),
@@ -503,7 +517,28 @@ impl ZkStore {
         name: &str,
         config: &BTreeMap<String, String>,
     ) -> Result<(), ZkError> {
-        let path = paths::topic_config(name);
+        self.set_entity_config("topics", name, config).await
+    }
+
+    /// Stores dynamic broker configs (`entity`: a broker id or `<default>`)
+    /// and posts a change notification, as `kafka-configs.sh` does.
+    pub async fn set_broker_config(
+        &self,
+        entity: &str,
+        config: &BTreeMap<String, String>,
+    ) -> Result<(), ZkError> {
+        self.set_entity_config("brokers", entity, config).await
+    }
+
+    /// Writes `/config/<kind>/<name>`, then `/config/changes/config_change_N`
+    /// naming `<kind>/<name>` (Kafka's change notification, version 2).
+    async fn set_entity_config(
+        &self,
+        kind: &str,
+        name: &str,
+        config: &BTreeMap<String, String>,
+    ) -> Result<(), ZkError> {
+        let path = format!("/config/{kind}/{name}");
         let data = json(&znode::EntityConfig::new(config.clone()));
         if !self.create(&path, &data, &PERSISTENT).await? {
             self.client()
@@ -513,7 +548,7 @@ impl ZkStore {
         }
         let change = znode::ConfigChange {
             version: 2,
-            entity_path: format!("topics/{name}"),
+            entity_path: format!("{kind}/{name}"),
         };
         let change_path = format!("{}/config_change_", paths::CONFIG_CHANGES);
         self.create(&change_path, &json(&change), &SEQUENTIAL)

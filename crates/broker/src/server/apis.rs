@@ -21,6 +21,9 @@ pub struct RequestContext {
     pub api: ApiKey,
     pub version: i16,
     pub client: SocketAddr,
+    /// The listener the request arrived on (`INTERNAL`, `PLAINTEXT`, ...):
+    /// Metadata and friends answer with that listener's endpoints.
+    pub listener: Arc<str>,
 }
 
 fn decode<T: Decodable>(body: &mut Bytes, version: i16) -> Result<T, String> {

@@ -365,7 +365,8 @@ impl Broker {
         config: &BTreeMap<String, String>,
         index: i32,
     ) -> Result<Arc<Partition>, String> {
-        let resolved = TopicLogConfig::resolve(&self.config, config).map_err(|e| e.to_string())?;
+        let resolved =
+            TopicLogConfig::resolve(&self.effective_config(), config).map_err(|e| e.to_string())?;
         let log = self
             .logs
             .lock()

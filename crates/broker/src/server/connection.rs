@@ -41,9 +41,10 @@ enum ConnError {
     Io(#[from] std::io::Error),
 }
 
-pub async fn serve(broker: Arc<Broker>, stream: TcpStream, addr: SocketAddr) {
+/// Serves one connection accepted on the listener named `listener`.
+pub async fn serve(broker: Arc<Broker>, stream: TcpStream, addr: SocketAddr, listener: Arc<str>) {
     let _ = stream.set_nodelay(true);
-    match run(&broker, stream, addr).await {
+    match run(&broker, stream, addr, &listener).await {
         Ok(()) => tracing::debug!("client {addr} disconnected"),
         Err(ConnError::Io(e)) => tracing::debug!("client {addr}: {e}"),
         Err(e) => tracing::warn!("closing connection from {addr}: {e}"),
@@ -54,6 +55,7 @@ async fn run(
     broker: &Arc<Broker>,
     mut stream: TcpStream,
     addr: SocketAddr,
+    listener: &Arc<str>,
 ) -> Result<(), ConnError> {
     let max = broker.config.socket_request_max_bytes.max(0) as usize;
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -81,7 +83,7 @@ async fn run(
         }
         buf.advance(4);
         let frame = buf.split_to(size).freeze();
-        let reply = handle_frame(broker, frame, addr).await?;
+        let reply = handle_frame(broker, frame, addr, listener).await?;
         if let Some((header_version, correlation_id, api_version, body)) = reply {
             out.clear();
             out.put_u32(0);
@@ -106,6 +108,7 @@ async fn handle_frame(
     broker: &Arc<Broker>,
     mut frame: Bytes,
     addr: SocketAddr,
+    listener: &Arc<str>,
 ) -> Result<Option<(i16, i32, i16, Reply)>, ConnError> {
     if frame.len() < 4 {
         return Err(ConnError::Header(
@@ -148,6 +151,7 @@ async fn handle_frame(
         api,
         version,
         client: addr,
+        listener: listener.clone(),
     };
     let reply = apis::dispatch(broker, &ctx, frame)
         .await

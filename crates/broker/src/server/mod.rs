@@ -5,6 +5,7 @@
 pub mod apis;
 mod cluster;
 pub mod connection;
+mod dynamic_config;
 mod groups;
 mod topics;
 
@@ -40,36 +41,63 @@ pub struct ControllerState {
     known_brokers: BTreeMap<i32, i64>,
 }
 
-/// The address to bind and the endpoint to advertise, resolved from the
-/// config's listeners (a wildcard host is advertised as the machine's name).
+/// Where this broker listens and what it registers, resolved from the
+/// config's `listeners` and `advertised.listeners` (a wildcard host is
+/// advertised as the machine's name, port 0 as the port actually bound).
 #[derive(Debug, Clone)]
 pub struct Endpoints {
+    /// The first listener's bound address (what a local client dials).
     pub listen: SocketAddr,
-    pub advertised: Listener,
+    /// Every listener by name with its bound address, in `listeners` order.
+    pub bound: Vec<(String, SocketAddr)>,
+    /// What `/brokers/ids/N` lists, in `advertised.listeners` order.
+    pub advertised: Vec<Listener>,
+}
+
+/// A bound listener socket and the listener name its connections arrive on.
+pub struct BoundListener {
+    pub name: Arc<str>,
+    pub socket: TcpListener,
 }
 
 impl Endpoints {
-    pub fn resolve(config: &BrokerConfig) -> Result<Self, String> {
-        let listener = config.listeners.first().ok_or_else(|| {
-            "no listeners configured (listeners=PLAINTEXT://host:port)".to_owned()
-        })?;
-        let bind = listener.bind_address();
-        let listen = {
-            use std::net::ToSocketAddrs;
-            bind.to_socket_addrs()
-                .ok()
-                .and_then(|mut a| a.next())
-                .ok_or_else(|| format!("cannot resolve listener address '{bind}'"))?
-        };
-        let advertised = config
-            .advertised_listeners
+    /// Resolves every listener's bind address (no binding yet).
+    pub fn bind_addresses(config: &BrokerConfig) -> Result<Vec<(String, SocketAddr)>, String> {
+        if config.listeners.is_empty() {
+            return Err("no listeners configured (listeners=PLAINTEXT://host:port)".to_owned());
+        }
+        config
+            .listeners
             .iter()
-            .find(|l| l.name == listener.name)
-            .or(config.advertised_listeners.first())
-            .unwrap_or(listener)
-            .advertised(&hostname(), None);
-        Ok(Endpoints { listen, advertised })
+            .map(|l| {
+                use std::net::ToSocketAddrs;
+                let bind = l.bind_address();
+                bind.to_socket_addrs()
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .map(|addr| (l.name.clone(), addr))
+                    .ok_or_else(|| format!("cannot resolve listener {l} address '{bind}'"))
+            })
+            .collect()
     }
+
+    /// The endpoints once every listener is bound (`bound` holds the real ports).
+    pub fn resolve(config: &BrokerConfig, bound: Vec<(String, SocketAddr)>) -> Endpoints {
+        let port_of = |name: &str| bound.iter().find(|(n, _)| n == name).map(|(_, a)| a.port());
+        Endpoints {
+            listen: bound[0].1,
+            advertised: config.advertised_endpoints(&hostname(), port_of),
+            bound,
+        }
+    }
+}
+
+fn joined<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    items
+        .into_iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The machine's host name, advertised for wildcard listeners (as Kafka does).
@@ -152,7 +180,13 @@ pub enum StartError {
 }
 
 pub struct Broker {
+    /// The static config (server.properties, environment, overrides).
     pub config: BrokerConfig,
+    /// With the dynamic layers (`/config/brokers`) over it; see
+    /// [`Broker::effective_config`].
+    effective: RwLock<Arc<BrokerConfig>>,
+    /// The dynamic layers last read from ZooKeeper.
+    dynamic_seen: Mutex<dynamic_config::DynamicLayers>,
     pub endpoints: Endpoints,
     metadata: RwLock<MetadataCache>,
     pub replicas: ReplicaManager,
@@ -187,8 +221,10 @@ fn zk_api_error(e: ZkError) -> ApiError {
 
 impl Broker {
     /// Opens the logs, registers in ZooKeeper, loads the cluster's topics and binds.
-    pub async fn start(config: BrokerConfig) -> Result<(Arc<Broker>, TcpListener), StartError> {
-        let mut endpoints = Endpoints::resolve(&config).map_err(StartError::Config)?;
+    pub async fn start(
+        config: BrokerConfig,
+    ) -> Result<(Arc<Broker>, Vec<BoundListener>), StartError> {
+        let addresses = Endpoints::bind_addresses(&config).map_err(StartError::Config)?;
         let defaults = log_config(&config.topic_defaults());
         let logs = LogManager::open_with(
             &config.log_dirs,
@@ -202,18 +238,19 @@ impl Broker {
         let zk = ZkStore::connect(&config.zookeeper.to_string(), session, connection).await?;
         zk.ensure_top_level_paths().await?;
         let cluster_id = zk.cluster_id().await?;
-        let listener = TcpListener::bind(endpoints.listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: endpoints.listen,
-                source,
-            })?;
-        if let Ok(bound) = listener.local_addr() {
-            endpoints.listen = bound;
-            if endpoints.advertised.port == 0 {
-                endpoints.advertised.port = bound.port();
-            }
+        let mut listeners = Vec::with_capacity(addresses.len());
+        let mut bound = Vec::with_capacity(addresses.len());
+        for (name, addr) in addresses {
+            let socket = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { addr, source })?;
+            bound.push((name.clone(), socket.local_addr().unwrap_or(addr)));
+            listeners.push(BoundListener {
+                name: name.into(),
+                socket,
+            });
         }
+        let endpoints = Endpoints::resolve(&config, bound);
         let broker = Arc::new(Broker {
             metadata: RwLock::new(MetadataCache::new(cluster_id)),
             replicas: ReplicaManager::default(),
@@ -228,20 +265,25 @@ impl Broker {
             fetchers: Mutex::new(HashMap::new()),
             cluster_rounds: std::sync::atomic::AtomicU64::new(0),
             poll_now: tokio::sync::Notify::new(),
+            effective: RwLock::new(Arc::new(config.clone())),
+            dynamic_seen: Mutex::default(),
             config,
             endpoints,
         });
+        // Dynamic configs first, so logs open with the cluster's defaults.
+        broker.follow_dynamic_configs().await?;
         broker.register().await?;
         broker.load_topics().await?;
         tracing::info!(
-            "broker {} started: listening on {}, advertised as {}, cluster id {}, controller {}",
+            "broker {} started: listening on {}, advertised as {} (inter-broker listener {}), cluster id {}, controller {}",
             broker.config.broker_id,
-            broker.endpoints.listen,
-            broker.endpoints.advertised,
+            joined(broker.endpoints.bound.iter().map(|(n, a)| format!("{n}://{a}"))),
+            joined(&broker.endpoints.advertised),
+            broker.config.inter_broker_listener_name,
             broker.metadata().cluster_id,
             broker.metadata().controller
         );
-        Ok((broker, listener))
+        Ok((broker, listeners))
     }
 
     pub fn metadata(&self) -> std::sync::RwLockReadGuard<'_, MetadataCache> {
@@ -284,12 +326,13 @@ impl Broker {
 
     /// `/brokers/ids/N`, controller election, and the live broker list.
     async fn register(&self) -> Result<(), ZkError> {
-        let a = &self.endpoints.advertised;
-        let reg = BrokerRegistration::new(
-            &[(a.name.clone(), a.host.clone(), a.port)],
-            self.config.broker_rack.clone(),
-            now_ms(),
-        );
+        let endpoints: Vec<(String, String, u16)> = self
+            .endpoints
+            .advertised
+            .iter()
+            .map(|a| (a.name.clone(), a.host.clone(), a.port))
+            .collect();
+        let reg = BrokerRegistration::new(&endpoints, self.config.broker_rack.clone(), now_ms());
         let id = self.config.broker_id;
         // After a crash the previous registration lives until its session
         // expires; wait for that rather than failing, as an operator would.
@@ -326,18 +369,13 @@ impl Broker {
         let brokers = self.zk.brokers().await?;
         let epochs = brokers.iter().map(|(id, (_, e))| (*id, *e)).collect();
         let mut meta = self.metadata_mut();
+        let inter_broker = &self.config.inter_broker_listener_name;
         meta.brokers = brokers
             .into_iter()
             .filter_map(|(id, (reg, _))| {
-                let (_, host, port) = reg.parsed_endpoints().into_iter().next()?;
                 Some((
                     id,
-                    BrokerInfo {
-                        id,
-                        host,
-                        port,
-                        rack: reg.rack,
-                    },
+                    BrokerInfo::from_endpoints(id, reg.parsed_endpoints(), inter_broker, reg.rack)?,
                 ))
             })
             .collect();
@@ -597,23 +635,15 @@ impl Broker {
     }
 
     /// Serves clients until `shutdown` completes, then closes the logs cleanly.
-    pub async fn run(self: Arc<Self>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-        let accept = {
-            let broker = self.clone();
-            tokio::spawn(async move {
-                loop {
-                    match listener.accept().await {
-                        Ok((stream, addr)) => {
-                            tokio::spawn(connection::serve(broker.clone(), stream, addr));
-                        }
-                        Err(e) => {
-                            tracing::warn!("accept failed: {e}");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
-                    }
-                }
-            })
-        };
+    pub async fn run(
+        self: Arc<Self>,
+        listeners: Vec<BoundListener>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let accept: Vec<_> = listeners
+            .into_iter()
+            .map(|l| tokio::spawn(self.clone().accept(l)))
+            .collect();
         let housekeeping = tokio::spawn(self.clone().housekeeping());
         let group_timers = tokio::spawn(self.clone().group_timers());
         shutdown.await;
@@ -621,7 +651,9 @@ impl Broker {
         if self.config.controlled_shutdown_enable {
             self.resign().await;
         }
-        accept.abort();
+        for a in &accept {
+            a.abort();
+        }
         group_timers.abort();
         self.stop_fetchers();
         for p in self.replicas.all() {
@@ -641,6 +673,27 @@ impl Broker {
         }
         self.zk.deregister(self.config.broker_id).await;
         tracing::info!("broker {} stopped", self.config.broker_id);
+    }
+
+    /// Accepts one listener's connections; each request learns the listener
+    /// it arrived on (Metadata answers with that listener's endpoints).
+    async fn accept(self: Arc<Self>, listener: BoundListener) {
+        loop {
+            match listener.socket.accept().await {
+                Ok((stream, addr)) => {
+                    tokio::spawn(connection::serve(
+                        self.clone(),
+                        stream,
+                        addr,
+                        listener.name.clone(),
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!("accept on listener {} failed: {e}", listener.name);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
     }
 
     /// After session loss: a new session, `/brokers/ids/N` again (as Kafka's
@@ -702,10 +755,17 @@ impl Broker {
             tokio::time::Instant::now() + Duration::from_secs(rebalance_every),
             Duration::from_secs(rebalance_every),
         );
+        let mut dynamic = tokio::time::interval(dynamic_config::DYNAMIC_CONFIG_POLL);
+        dynamic.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut session = self.zk.client().state_watcher();
         let mut last_round = tokio::time::Instant::now();
         loop {
             tokio::select! {
+                _ = dynamic.tick() => {
+                    if let Err(e) = self.follow_dynamic_configs().await {
+                        tracing::warn!("reading dynamic broker configs: {e}");
+                    }
+                }
                 state = session.changed() => {
                     if state.is_terminated() {
                         tracing::warn!("ZooKeeper session ended ({state:?}); opening a new session and registering again");

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use kafka_protocol::ResponseError;
 
-use super::{codec_of, log_config, zk_api_error, Broker};
+use super::{zk_api_error, Broker};
 use crate::config::{validate_topic_configs, TopicLogConfig};
 use crate::handlers::ApiError;
 use crate::metadata::assign_replicas;
@@ -282,7 +282,8 @@ impl Broker {
             |e: crate::config::ConfigError| err(ResponseError::InvalidConfig, e.kafka_message());
         validate_topic_configs(config.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .map_err(invalid)?;
-        let resolved = TopicLogConfig::resolve(&self.config, &config).map_err(invalid)?;
+        let resolved =
+            TopicLogConfig::resolve(&self.effective_config(), &config).map_err(invalid)?;
         if validate_only {
             return Ok(());
         }
@@ -290,12 +291,9 @@ impl Broker {
             .set_topic_config(topic, &config)
             .await
             .map_err(zk_api_error)?;
-        let log_config = log_config(&resolved);
-        let codec = codec_of(resolved.compression_type);
         for p in self.replicas.all() {
             if &*p.topic == topic {
-                p.with_log_mut(|l| l.set_config(log_config.clone()));
-                p.set_compression(codec);
+                super::dynamic_config::apply_log_settings(&p, &resolved);
             }
         }
         tracing::info!(

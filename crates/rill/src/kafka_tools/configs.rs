@@ -18,7 +18,9 @@ use crate::kafka_client::KafkaClient;
   rill configs --bootstrap-server 127.0.0.1:9092 --describe --entity-type topics --entity-name orders\n  \
   rill configs --bootstrap-server 127.0.0.1:9092 --alter --entity-type topics --entity-name orders \\\n    --add-config retention.ms=86400000,cleanup.policy=[compact,delete]\n  \
   rill configs --bootstrap-server 127.0.0.1:9092 --alter --topic orders --delete-config retention.ms\n  \
-  rill configs --bootstrap-server 127.0.0.1:9092 --describe --broker 1 --all")]
+  rill configs --bootstrap-server 127.0.0.1:9092 --describe --broker 1 --all\n  \
+  rill configs --bootstrap-server 127.0.0.1:9092 --alter --entity-type brokers --entity-name 1 --add-config log.retention.ms=3600000\n  \
+  rill configs --bootstrap-server 127.0.0.1:9092 --alter --entity-type brokers --entity-default --add-config log.segment.bytes=104857600")]
 pub struct ConfigsArgs {
     /// The broker to connect to, host:port[,host:port...].
     #[arg(long = "bootstrap-server", value_name = "HOST:PORT")]
@@ -38,6 +40,9 @@ pub struct ConfigsArgs {
     /// The topic name or broker id (all topics / brokers when absent with --describe).
     #[arg(long = "entity-name")]
     entity_name: Option<String>,
+    /// With --entity-type brokers: the cluster-wide default (`/config/brokers/<default>`).
+    #[arg(long = "entity-default")]
+    entity_default: bool,
     /// Shorthand for --entity-type topics --entity-name T.
     #[arg(long)]
     topic: Option<String>,
@@ -88,12 +93,17 @@ pub fn parse_add_config(text: &str) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// The lines Kafka prints for one entity's configs.
+/// The lines Kafka prints for one entity's configs (`name` empty: the
+/// brokers' cluster default).
 pub fn describe_text(kind: &str, name: &str, entries: &[ConfigEntry], all: bool) -> String {
-    let mut out = format!(
-        "{} configs for {kind} {name} are:\n",
-        if all { "All" } else { "Dynamic" }
-    );
+    let mut out = if name.is_empty() {
+        format!("Default configs for {kind}s in the cluster are:\n")
+    } else {
+        format!(
+            "{} configs for {kind} {name} are:\n",
+            if all { "All" } else { "Dynamic" }
+        )
+    };
     for e in entries {
         let value = if e.sensitive {
             "null".to_string()
@@ -127,7 +137,13 @@ pub fn run(args: ConfigsArgs) -> anyhow::Result<ExitCode> {
     if args.describe == args.alter {
         bail!("Command must include exactly one action: --describe, --alter");
     }
+    if args.entity_default
+        && (args.entity_name.is_some() || args.entity_type.as_deref() != Some("brokers"))
+    {
+        bail!("--entity-default goes with --entity-type brokers and no --entity-name");
+    }
     let (resource_type, name) = match (&args.topic, &args.broker, args.entity_type.as_deref()) {
+        (None, None, Some("brokers")) if args.entity_default => (RESOURCE_BROKER, Some(String::new())),
         (Some(t), None, None | Some("topics")) => (RESOURCE_TOPIC, Some(t.clone())),
         (None, Some(b), None | Some("brokers")) => (RESOURCE_BROKER, Some(b.clone())),
         (None, None, Some("topics")) => (RESOURCE_TOPIC, args.entity_name.clone()),
@@ -222,7 +238,11 @@ async fn alter(
     } else {
         "broker"
     };
-    println!("Completed updating config for {kind} {name}.");
+    if name.is_empty() {
+        println!("Completed updating default config for {kind}s in the cluster.");
+    } else {
+        println!("Completed updating config for {kind} {name}.");
+    }
     Ok(())
 }
 
@@ -258,6 +278,10 @@ mod tests {
         assert_eq!(
             describe_text("topic", "t", &[e], false),
             "Dynamic configs for topic t are:\n  retention.ms=1000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=1000, STATIC_BROKER_CONFIG:log.retention.hours=168}\n"
+        );
+        assert_eq!(
+            describe_text("broker", "", &[], false),
+            "Default configs for brokers in the cluster are:\n"
         );
     }
 }

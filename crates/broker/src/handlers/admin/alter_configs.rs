@@ -1,7 +1,8 @@
 //! AlterConfigs (33): replaces a topic's whole set of config overrides
-//! after validating it (INVALID_CONFIG naming the key and value);
-//! `validate_only` checks without writing. Dynamic broker configs are not
-//! supported yet: BROKER resources get INVALID_REQUEST saying so.
+//! after validating it (INVALID_CONFIG naming the key and value), or a
+//! broker's (resource name = its id) or the cluster default's (empty name)
+//! dynamic configs (INVALID_REQUEST naming the resource, as Kafka);
+//! `validate_only` checks without writing.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -49,7 +50,17 @@ pub async fn handle(
                     b.update_topic_config(&name, |_| Ok(config), req.validate_only)
                         .await
                 }
-                BROKER => Err(broker_configs_unsupported(b, &name)),
+                BROKER => match broker_entity(b, &name) {
+                    Ok(per_broker) => {
+                        let config: BTreeMap<String, String> = configs
+                            .into_iter()
+                            .filter_map(|(k, v)| Some((k, v?)))
+                            .collect();
+                        b.update_broker_config(per_broker, |_| Ok(config), req.validate_only)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                },
                 other => Err(unsupported_resource_type(other)),
             },
         };
@@ -106,8 +117,6 @@ pub fn shape_error<'a>(
     None
 }
 
-/// BROKER resources: Kafka's checks on the name, then an honest refusal,
-/// since Rill does not apply dynamic broker configs yet.
 /// Both AlterConfigs flavours refuse resources other than topics and brokers
 /// with the same message as Kafka.
 pub fn unsupported_resource_type(resource_type: i8) -> ApiError {
@@ -120,20 +129,19 @@ pub fn unsupported_resource_type(resource_type: i8) -> ApiError {
     )
 }
 
-pub fn broker_configs_unsupported(b: &Broker, name: &str) -> ApiError {
-    match parse_broker_id(name) {
-        Err(e) => e,
-        Ok(Some(id)) if id != b.config.broker_id => ApiError::new(
+/// A BROKER resource name, checked as Kafka's `ZkAdminManager.getBrokerId`:
+/// `true` for this broker's id, `false` for the cluster default (empty).
+pub fn broker_entity(b: &Broker, name: &str) -> Result<bool, ApiError> {
+    match parse_broker_id(name)? {
+        None => Ok(false),
+        Some(id) if id == b.config.broker_id => Ok(true),
+        Some(_) => Err(ApiError::new(
             ResponseError::InvalidRequest,
             format!(
                 "Unexpected broker id, expected {}, but received {name}",
                 b.config.broker_id
             ),
-        ),
-        Ok(_) => ApiError::new(
-            ResponseError::InvalidRequest,
-            "dynamic broker configs are not supported yet: set them in server.properties (or --override) and restart the broker",
-        ),
+        )),
     }
 }
 
@@ -170,7 +178,7 @@ mod tests {
                 .with_resource_name(str_bytes("1"))
                 .with_error_code(ResponseError::InvalidRequest.code())
                 .with_error_message(Some(str_bytes(
-                    "dynamic broker configs are not supported yet",
+                    "Invalid config value for resource ConfigResource(type=BROKER, name='1'): Cannot update these configs dynamically: Set(broker.id)",
                 ))),
         ]);
         crate::handlers::assert_encodes(&resp, VERSIONS);

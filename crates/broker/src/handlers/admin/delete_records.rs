@@ -65,7 +65,7 @@ fn delete(b: &Broker, topic: &str, partition: i32, offset: i64) -> Result<i64, R
     let Some(part) = b.replicas.get(topic, partition) else {
         return Err(ResponseError::NotLeaderOrFollower);
     };
-    let policy = TopicLogConfig::resolve(&b.config, &info.config)
+    let policy = TopicLogConfig::resolve(&b.effective_config(), &info.config)
         .map(|c| c.cleanup_policy)
         .map_err(|_| ResponseError::UnknownServerError)?;
     if !policy.delete {

@@ -1,5 +1,6 @@
-//! DescribeCluster (60): cluster id, controller and live brokers, answered
-//! by a broker endpoint (`endpoint_type` BROKER, v1+).
+//! DescribeCluster (60): cluster id, controller and live brokers (their
+//! endpoints on the request's listener), answered by a broker endpoint
+//! (`endpoint_type` BROKER, v1+).
 
 use std::sync::Arc;
 
@@ -46,19 +47,23 @@ pub async fn handle(
             .with_error_message(Some(str_bytes(&message)));
     }
     let meta = b.metadata();
+    // The endpoints of the listener the request arrived on, as Metadata.
     let brokers: Vec<DescribeClusterBroker> = meta
         .brokers
         .values()
-        .map(|br| {
-            DescribeClusterBroker::default()
-                .with_broker_id(BrokerId(br.id))
-                .with_host(str_bytes(&br.host))
-                .with_port(br.port as i32)
-                .with_rack(br.rack.as_deref().map(str_bytes))
+        .filter_map(|br| {
+            let (host, port) = br.endpoint(&ctx.listener)?;
+            Some(
+                DescribeClusterBroker::default()
+                    .with_broker_id(BrokerId(br.id))
+                    .with_host(str_bytes(host))
+                    .with_port(i32::from(port))
+                    .with_rack(br.rack.as_deref().map(str_bytes)),
+            )
         })
         .collect();
     // As Kafka: a controller we cannot describe is reported as unknown.
-    let controller = if meta.brokers.contains_key(&meta.controller) {
+    let controller = if brokers.iter().any(|br| br.broker_id.0 == meta.controller) {
         meta.controller
     } else {
         -1

@@ -110,11 +110,11 @@ async fn describe(b: &Broker, resource_type: i8, name: &str) -> Result<Vec<Confi
                 return Err(ApiError::new(ResponseError::UnknownTopicOrPartition, ""));
             }
             let overrides = b.topic_config_overrides(name).await?;
-            Ok(describe_topic(&b.config, &overrides))
+            Ok(describe_topic(&b.effective_config(), &overrides))
         }
         BROKER => match parse_broker_id(name)? {
-            None => Ok(b.config.describe_cluster_defaults()),
-            Some(id) if id == b.config.broker_id => Ok(b.config.describe()),
+            None => Ok(b.effective_config().describe_cluster_defaults()),
+            Some(id) if id == b.config.broker_id => Ok(b.effective_config().describe()),
             Some(_) => Err(ApiError::new(
                 ResponseError::InvalidRequest,
                 format!(

@@ -1,7 +1,8 @@
 //! IncrementalAlterConfigs (44): SET, DELETE, APPEND and SUBTRACT (the last
-//! two on list-typed keys) applied to a topic's stored overrides, then
-//! validated as AlterConfigs does. Dynamic broker configs and BROKER_LOGGER
-//! resources are refused with INVALID_REQUEST saying why.
+//! two on list-typed keys) applied to a topic's stored overrides or to a
+//! broker's (or the cluster default's) dynamic configs, then validated as
+//! AlterConfigs does. BROKER_LOGGER resources are refused with
+//! INVALID_REQUEST saying why.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,11 +12,11 @@ use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterC
 use kafka_protocol::ResponseError;
 
 use super::alter_configs::{
-    broker_configs_unsupported, duplicate_resources, shape_error, unsupported_resource_type,
+    broker_entity, duplicate_resources, shape_error, unsupported_resource_type,
 };
 use super::describe_configs::{broker_logger_unsupported, BROKER, BROKER_LOGGER, TOPIC};
 use crate::config::value::split_list;
-use crate::config::{topic_key, ConfigType};
+use crate::config::{broker_key, topic_key, ConfigKey, ConfigType};
 use crate::handlers::ApiError;
 use crate::server::apis::RequestContext;
 use crate::server::Broker;
@@ -92,12 +93,22 @@ pub async fn handle(
                     (Ok(changes), TOPIC) => {
                         b.update_topic_config(
                             &name,
-                            |stored| apply_topic_changes(stored, &changes),
+                            |stored| apply_changes(stored, &changes, topic_config_key),
                             req.validate_only,
                         )
                         .await
                     }
-                    (Ok(_), BROKER) => Err(broker_configs_unsupported(b, &name)),
+                    (Ok(changes), BROKER) => match broker_entity(b, &name) {
+                        Ok(per_broker) => {
+                            b.update_broker_config(
+                                per_broker,
+                                |stored| apply_changes(stored, &changes, broker_key),
+                                req.validate_only,
+                            )
+                            .await
+                        }
+                        Err(e) => Err(e),
+                    },
                     (Ok(_), BROKER_LOGGER) => Err(broker_logger_unsupported(b, &name)),
                     (Ok(_), other) => Err(unsupported_resource_type(other)),
                 }
@@ -117,12 +128,18 @@ pub async fn handle(
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
-/// Kafka's `prepareIncrementalConfigs` over a topic's stored overrides.
-/// APPEND and SUBTRACT start from the stored value, else the topic key's
+fn topic_config_key(name: &str) -> Option<&'static ConfigKey> {
+    topic_key(name).map(|k| &k.key)
+}
+
+/// Kafka's `prepareIncrementalConfigs` over a topic's stored overrides or a
+/// broker entity's dynamic configs (`key` finds a name's definition).
+/// APPEND and SUBTRACT start from the stored value, else the key's
 /// default; APPEND skips items already present.
-pub fn apply_topic_changes(
+pub fn apply_changes(
     stored: &BTreeMap<String, String>,
     changes: &[Change],
+    key: impl Fn(&str) -> Option<&'static ConfigKey>,
 ) -> Result<BTreeMap<String, String>, ApiError> {
     let mut out = stored.clone();
     for (name, op, value) in changes {
@@ -135,7 +152,8 @@ pub fn apply_topic_changes(
                 out.remove(name);
             }
             Op::Append | Op::Subtract => {
-                let key = topic_key(name).ok_or_else(|| {
+                // Kafka's message, whatever the resource type.
+                let key = key(name).ok_or_else(|| {
                     ApiError::new(
                         ResponseError::InvalidConfig,
                         format!("Unknown topic config name: {name}"),
@@ -146,7 +164,7 @@ pub fn apply_topic_changes(
                 } else {
                     "subtract"
                 };
-                if key.key.ty != ConfigType::List {
+                if key.ty != ConfigType::List {
                     return Err(ApiError::new(
                         ResponseError::InvalidRequest,
                         format!("Config value {verb} is not allowed for config key: {name}"),
@@ -155,7 +173,7 @@ pub fn apply_topic_changes(
                 let old = out
                     .get(name)
                     .map(String::as_str)
-                    .or(key.key.default)
+                    .or(key.default)
                     .unwrap_or_default();
                 let mut items = split_list(old);
                 let given = split_list(value);
@@ -191,7 +209,7 @@ mod tests {
             ("retention.ms".to_owned(), "1000".to_owned()),
             ("segment.ms".to_owned(), "5000".to_owned()),
         ]);
-        let out = apply_topic_changes(
+        let out = apply_changes(
             &stored,
             &[
                 change("retention.ms", Op::Set, Some("2000")),
@@ -203,6 +221,7 @@ mod tests {
                     Some("0:1"),
                 ),
             ],
+            topic_config_key,
         )
         .unwrap();
         assert_eq!(
@@ -217,22 +236,40 @@ mod tests {
                 ),
             ])
         );
-        let out = apply_topic_changes(
+        let out = apply_changes(
             &out,
             &[change("cleanup.policy", Op::Subtract, Some("delete"))],
+            topic_config_key,
         )
         .unwrap();
         assert_eq!(out["cleanup.policy"], "compact");
-        let e = apply_topic_changes(&out, &[change("retention.ms", Op::Append, Some("1"))])
-            .unwrap_err();
+        let e = apply_changes(
+            &out,
+            &[change("retention.ms", Op::Append, Some("1"))],
+            topic_config_key,
+        )
+        .unwrap_err();
         assert_eq!(e.code, ResponseError::InvalidRequest);
         assert_eq!(
             e.message,
             "Config value append is not allowed for config key: retention.ms"
         );
-        let e = apply_topic_changes(&out, &[change("nope", Op::Subtract, Some("1"))]).unwrap_err();
+        let e = apply_changes(
+            &out,
+            &[change("nope", Op::Subtract, Some("1"))],
+            topic_config_key,
+        )
+        .unwrap_err();
         assert_eq!(e.code, ResponseError::InvalidConfig);
         assert_eq!(Op::from_id(4), None);
+        // Broker keys: the cluster default of log.cleanup.policy is "delete".
+        let out = apply_changes(
+            &BTreeMap::new(),
+            &[change("log.cleanup.policy", Op::Append, Some("compact"))],
+            broker_key,
+        )
+        .unwrap();
+        assert_eq!(out["log.cleanup.policy"], "delete,compact");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! FindCoordinator (10): the broker coordinating a group (creating
-//! `__consumer_offsets` on first use), one key or many (v4+).
+//! `__consumer_offsets` on first use), one key or many (v4+), with its
+//! endpoint on the listener the request arrived on.
 
 use std::sync::Arc;
 
@@ -18,9 +19,26 @@ pub const VERSIONS: (i16, i16) = (0, 4);
 const GROUP: i8 = 0;
 const TRANSACTION: i8 = 1;
 
-async fn lookup(b: &Broker, key: &str, key_type: i8) -> Result<BrokerInfo, ApiError> {
+/// The coordinator's endpoint on `listener` (Kafka: COORDINATOR_NOT_AVAILABLE
+/// when the coordinator lacks the listener the request came in on).
+async fn lookup(
+    b: &Broker,
+    key: &str,
+    key_type: i8,
+    listener: &str,
+) -> Result<(i32, String, u16), ApiError> {
+    let on_listener = |node: BrokerInfo| match node.endpoint(listener) {
+        Some((host, port)) => Ok((node.id, host.to_owned(), port)),
+        None => Err(ApiError::new(
+            ResponseError::CoordinatorNotAvailable,
+            format!(
+                "the coordinator, broker {}, has no listener {listener}",
+                node.id
+            ),
+        )),
+    };
     match key_type {
-        GROUP => b.find_group_coordinator(key).await,
+        GROUP => b.find_group_coordinator(key).await.and_then(on_listener),
         TRANSACTION => Err(ApiError::new(
             ResponseError::CoordinatorNotAvailable,
             "transactions are not supported by this broker yet",
@@ -32,13 +50,13 @@ async fn lookup(b: &Broker, key: &str, key_type: i8) -> Result<BrokerInfo, ApiEr
     }
 }
 
-fn coordinator(key: StrBytes, found: Result<BrokerInfo, ApiError>) -> Coordinator {
+fn coordinator(key: StrBytes, found: Result<(i32, String, u16), ApiError>) -> Coordinator {
     let c = Coordinator::default().with_key(key);
     match found {
-        Ok(node) => c
-            .with_node_id(node.id.into())
-            .with_host(str_bytes(&node.host))
-            .with_port(i32::from(node.port)),
+        Ok((id, host, port)) => c
+            .with_node_id(id.into())
+            .with_host(str_bytes(&host))
+            .with_port(i32::from(port)),
         Err(e) => c
             .with_node_id((-1).into())
             .with_port(-1)
@@ -59,7 +77,7 @@ pub async fn handle(
     };
     let mut coordinators = Vec::with_capacity(keys.len());
     for key in keys {
-        let found = lookup(b, &key, req.key_type).await;
+        let found = lookup(b, &key, req.key_type, &ctx.listener).await;
         coordinators.push(coordinator(key, found));
     }
     if ctx.version >= 4 {
