@@ -25,7 +25,8 @@
 //!   newer one (a state with an older leader epoch than known is ignored).
 //!   One channel means nothing can be lost between the controller and a
 //!   broker, at the price of read load on the ensemble (one read per
-//!   partition per broker per poll) and up to one poll interval of latency.
+//!   partition and one per topic, per broker per poll) and up to one poll
+//!   interval of latency.
 //!   Failure cases: a broker partitioned from ZooKeeper but not from clients
 //!   keeps acting on its last known state until its session expires; as a
 //!   leader it can then only take acks=1 writes (acks=all needs its
