@@ -351,7 +351,18 @@ impl Broker {
         if replicas.contains(&me) {
             let p = match self.replicas.get(topic, index) {
                 Some(p) => p,
-                None => self.host_partition(topic, config, index)?,
+                None => {
+                    let p = self.host_partition(topic, config, index)?;
+                    // A state read before a concurrent deletion must not
+                    // bring the log back: the deletion forgets the topic
+                    // before dropping its replicas, so checking after the
+                    // insert catches it either way.
+                    if self.metadata().topic(topic).is_none() {
+                        self.drop_local_partition(topic, index);
+                        return Ok(());
+                    }
+                    p
+                }
             };
             self.apply_role(&p, replicas, state, version);
         } else if !replicas.is_empty() {
@@ -463,30 +474,34 @@ impl Broker {
         meta.put_topic(info);
     }
 
-    /// Opens (or creates) the local log of a partition this broker replicates.
+    /// Opens (or creates) the local log of a partition this broker
+    /// replicates, once: concurrent callers (a topic's creation and the
+    /// state sync) get the same hosted partition.
     pub(super) fn host_partition(
         &self,
         topic: &str,
         config: &BTreeMap<String, String>,
         index: i32,
     ) -> Result<Arc<Partition>, String> {
-        let resolved = TopicLogConfig::resolve(&self.config, config).map_err(|e| e.to_string())?;
-        let log = self
-            .logs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .open_or_create(topic, index, log_config(&resolved))
-            .map_err(|e| format!("opening log {topic}-{index}: {e}"))?;
-        let partition = Arc::new(Partition::hosted(
-            Arc::from(topic),
-            index,
-            log,
-            self.config.broker_id,
-        ));
-        partition.set_compression(codec_of(resolved.compression_type));
-        partition.set_min_insync_replicas(resolved.min_insync_replicas);
-        self.replicas.insert(partition.clone());
-        Ok(partition)
+        self.replicas.get_or_insert_with(topic, index, || {
+            let resolved =
+                TopicLogConfig::resolve(&self.config, config).map_err(|e| e.to_string())?;
+            let log = self
+                .logs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .open_or_create(topic, index, log_config(&resolved))
+                .map_err(|e| format!("opening log {topic}-{index}: {e}"))?;
+            let partition = Arc::new(Partition::hosted(
+                Arc::from(topic),
+                index,
+                log,
+                self.config.broker_id,
+            ));
+            partition.set_compression(codec_of(resolved.compression_type));
+            partition.set_min_insync_replicas(resolved.min_insync_replicas);
+            Ok(partition)
+        })
     }
 
     /// As leader: stores ISR changes (lagging followers out, caught-up
