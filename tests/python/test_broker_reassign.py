@@ -130,13 +130,15 @@ def test_move_1_2_to_2_3_with_data_and_a_running_producer(broker_cluster, tmp_pa
           f"{len(during) - len(set(during))} duplicates")
 
 
-def test_cancel_errors_and_preferred_leader_election(broker_cluster, tmp_path):
+def test_cancel_bad_requests_election_and_moves_away_from_a_stopped_broker(broker_cluster, tmp_path):
     """Kafka's errors for bad reassignments (kafka-python's admin client);
     after a reorder the preferred leader is elected with
     kafka-leader-election.sh; a reassignment whose new replica cannot catch
     up (its broker stopped, then killed) is listed, refused a second
     --execute, cancelled with --cancel, and the partition is back on its
-    original brokers; the broker returns without a copy."""
+    original brokers; the broker returns without a copy. A move away from a
+    stopped broker: it deletes its copy when it comes back. Kafka 2.x's
+    /admin/reassign_partitions znode."""
     from kafka import TopicPartition
     from kafka.errors import for_code
     c = broker_cluster()
@@ -227,6 +229,23 @@ def test_cancel_errors_and_preferred_leader_election(broker_cluster, tmp_path):
     c.wait_brokers(3)
     wait_moved(c, topic, [x, y], index=1)
     wait_gone(c[victim].partition_dir(topic, 1))
+    # A move away from a broker that is down: it deletes its copy when back.
+    stopped = y if y != controller else x
+    keep = x if stopped == y else y
+    assert os.path.isdir(c[stopped].partition_dir(topic, 1))
+    c[stopped].stop()
+    c.wait_brokers(2)
+    plan.write_text(json.dumps({"version": 1, "partitions": [
+        {"topic": topic, "partition": 1, "replicas": [keep, victim]}]}))
+    boot = ",".join(c[b].bootstrap for b in (keep, victim))
+    tool("kafka-reassign-partitions.sh", "--bootstrap-server", boot,
+         "--execute", "--reassignment-json-file", str(plan))
+    wait_moved(c, topic, [keep, victim], index=1)
+    c[stopped].start()
+    c.wait_brokers(3)
+    wait_gone(c[stopped].partition_dir(topic, 1))
+    assert c.partition(topic, 1, via=c[stopped])["replicas"] == [keep, victim]
+
     # Kafka 2.x tools wrote /admin/reassign_partitions instead: the
     # controller carries it out and removes the znode when done.
     from kazoo.client import KazooClient
