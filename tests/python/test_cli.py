@@ -613,27 +613,53 @@ def test_leader_election_and_reassignment(dev, bootstrap, tmp_path):
     assert lines[3] == "Proposed partition reassignment configuration"
     plan = tmp_path / "plan.json"
     plan.write_text(lines[4])
-    # --execute / --verify and leader election need broker APIs that may be missing:
-    # then the answer says so and exits non-zero; otherwise it works.
-    from broker_server import KafkaConn
-    host, port = bootstrap.rsplit(":", 1)
-    with KafkaConn(host, int(port)) as c:
-        _, apis = c.api_versions()
+    parts = f"{topic}-0,{topic}-1"
+    p = ok("kafka-reassign-partitions.sh", "--bootstrap-server", bootstrap, "--execute",
+           "--reassignment-json-file", str(plan))
+    out = p.stdout.splitlines()
+    assert out[0] == "Current partition replica assignment" and json.loads(out[2]) == current
+    assert out[4:] == ["Save this to use as the --reassignment-json-file option during rollback",
+                       f"Successfully started partition reassignments for {parts}"], p.stdout
+    p = ok("kafka-reassign-partitions.sh", "--bootstrap-server", bootstrap, "--verify",
+           "--reassignment-json-file", str(plan))
+    assert p.stdout.splitlines() == ["Status of partition reassignment:",
+                                     f"Reassignment of partition {topic}-0 is completed.",
+                                     f"Reassignment of partition {topic}-1 is completed."]
+    p = ok("kafka-reassign-partitions.sh", "--bootstrap-server", bootstrap, "--list")
+    assert p.stdout == "No partition reassignments found.\n"
+    p = ok("kafka-reassign-partitions.sh", "--bootstrap-server", bootstrap, "--cancel",
+           "--reassignment-json-file", str(plan))
+    assert p.stdout.splitlines() == ["None of the specified partition reassignments are active.",
+                                     "None of the specified partition moves are active."]
+    # Kafka's checks before anything is sent, and its errors from the broker.
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"version": 1, "partitions": [
+        {"topic": topic, "partition": 0, "replicas": [1, 1]}]}))
     p = run("kafka-reassign-partitions.sh", "--bootstrap-server", bootstrap, "--execute",
-            "--reassignment-json-file", str(plan))
-    if 45 in apis and 46 in apis:
-        assert p.returncode == 0, p.stderr
-        p = ok("kafka-reassign-partitions.sh", "--bootstrap-server", bootstrap, "--verify",
-               "--reassignment-json-file", str(plan))
-        assert "Status of partition reassignment:" in p.stdout
-    else:
-        assert p.returncode != 0 and "not supported by this broker yet" in p.stderr, p.stderr
+            "--reassignment-json-file", str(bad))
+    assert p.returncode != 0 and "Partition replica lists may not contain duplicate entries: " \
+        f"{topic}-0 contains multiple entries for 1" in p.stderr, p
+    bad.write_text(json.dumps({"version": 1, "partitions": [
+        {"topic": topic, "partition": 5, "replicas": [1]}]}))
+    p = run("kafka-reassign-partitions.sh", "--bootstrap-server", bootstrap, "--execute",
+            "--reassignment-json-file", str(bad))
+    assert p.returncode == 1 and p.stdout.splitlines()[-2:] == [
+        "Error reassigning partition(s):", f"{topic}-5: The partition does not exist."], p
+    p = run("kafka-reassign-partitions.sh", "--bootstrap-server", bootstrap, "--verify")
+    assert p.returncode != 0 and "[reassignment-json-file]" in p.stderr
+    p = run("kafka-reassign-partitions.sh", "--bootstrap-server", bootstrap, "--list", "--verify")
+    assert p.returncode != 0 and "exactly one action" in p.stderr
+    ok("kafka-leader-election.sh", "--bootstrap-server", bootstrap, "--election-type",
+       "PREFERRED", "--all-topic-partitions")
+    p = ok("kafka-leader-election.sh", "--bootstrap-server", bootstrap, "--election-type",
+           "preferred", "--topic", topic, "--partition", "1")
+    assert p.stdout == f"Valid replica already elected for partitions {topic}-1\n"
     p = run("kafka-leader-election.sh", "--bootstrap-server", bootstrap, "--election-type",
-            "PREFERRED", "--all-topic-partitions")
-    if 43 in apis:
-        assert p.returncode == 0, p.stderr
-    else:
-        assert p.returncode != 0 and "not supported by this broker yet" in p.stderr, p.stderr
+            "preferred", "--topic", topic, "--partition", "9")
+    assert p.returncode == 1 and p.stdout.startswith(
+        f"Error completing leader election (PREFERRED) for partition: {topic}-9: "
+        "org.apache.kafka.common.errors.UnknownTopicOrPartitionException"), p
+    assert "1 replica(s) could not be elected" in p.stderr
 
 
 # ---------------------------------------------------------------------------- groups (mock)

@@ -25,7 +25,8 @@
 //!   newer one (a state with an older leader epoch than known is ignored).
 //!   One channel means nothing can be lost between the controller and a
 //!   broker, at the price of read load on the ensemble (one read per
-//!   partition per broker per poll) and up to one poll interval of latency.
+//!   partition and one per topic, per broker per poll) and up to one poll
+//!   interval of latency.
 //!   Failure cases: a broker partitioned from ZooKeeper but not from clients
 //!   keeps acting on its last known state until its session expires; as a
 //!   leader it can then only take acks=1 writes (acks=all needs its
@@ -48,12 +49,37 @@
 //!   controller with RPCs (ControlledShutdown, LeaderAndIsr), which the
 //!   protocol crate no longer carries (Kafka 4 removed ZooKeeper mode).
 //!
-//! Known limits: topics created by another broker are seen within a poll,
-//! partitions added by CreatePartitions within five; the coordinator's
-//! other writes (group metadata) do not wait for the ISR as offset commits
-//! do (`offsets.commit.timeout.ms`); the high watermark is not
-//! checkpointed, so a new leader serves consumers only what its followers
-//! confirm after the election; no partition reassignment yet.
+//! * **Partition reassignment** ([`reassign`], Kafka's
+//!   `onPartitionReassignment`). AlterPartitionReassignments is carried out
+//!   by the broker that receives it, like ElectLeaders: it only writes the
+//!   topic znode (conditionally on its version) in Kafka's layout, the full
+//!   replica set RS = target + original in `partitions`, plus
+//!   `adding_replicas` and `removing_replicas`; a cancellation writes the
+//!   original replicas back. Every broker re-reads the topic znodes each
+//!   poll: a broker newly in RS opens the log and follows the leader; the
+//!   leader tracks it and lets it into the ISR once caught up. The
+//!   controller completes the move when every target replica is in the ISR:
+//!   one fenced multi writes the state (a target replica leads if the
+//!   leader is leaving, new leader epoch; ISR shrunk to the target) and the
+//!   topic znode (target only), each conditional on the version read.
+//!   Brokers no longer in RS stop and delete their partition directory.
+//!   Progress lives only in ZooKeeper, so a new controller resumes it.
+//!   Kafka 2.x's `/admin/reassign_partitions` znode is honoured too (read
+//!   every fifth poll, emptied as its partitions finish). Kafka routes the
+//!   API to the controller and bumps the leader epoch when a move starts;
+//!   here the leader learns RS from the znode within a poll instead.
+//!
+//! Known limits: topics created by another broker are seen within a poll;
+//! the coordinator's other writes (group metadata) do not wait for the ISR
+//! as offset commits do (`offsets.commit.timeout.ms`); the high watermark
+//! is not checkpointed, so a new leader serves consumers only what its
+//! followers confirm after the election; reassignment has no throttles
+//! (`*.replication.throttled.*`) and no log-directory moves; a broker that
+//! was down when a topic was deleted keeps that topic's directories (it
+//! was not told), while one that was down when a partition was moved away
+//! from it drops the partition's directory as soon as it is back.
+
+pub mod reassign;
 
 use std::collections::BTreeSet;
 
@@ -227,7 +253,7 @@ pub fn imbalanced(partitions: &[(&[i32], i32)], max_percent: i32) -> Vec<usize> 
 mod tests {
     use super::*;
 
-    fn state(leader: i32, epoch: i32, isr: &[i32]) -> PartitionState {
+    pub(super) fn state(leader: i32, epoch: i32, isr: &[i32]) -> PartitionState {
         PartitionState {
             controller_epoch: 1,
             leader,

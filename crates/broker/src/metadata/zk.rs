@@ -333,15 +333,56 @@ impl ZkStore {
         fence: Option<ControllerFence>,
     ) -> Result<StateWrite, ZkError> {
         let path = paths::partition_state(topic, partition);
+        self.conditional_sets(&[(path, json(state), expected_version)], fence)
+            .await
+    }
+
+    /// The last step of a reassignment, as one multi fenced by the
+    /// controller epoch: the partition state (new leader, ISR shrunk to the
+    /// target) and the topic's assignment (the target, no adding/removing),
+    /// each only if unchanged since read. `Written` carries the state's
+    /// new version.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn complete_reassignment(
+        &self,
+        topic: &str,
+        partition: i32,
+        state: &znode::PartitionState,
+        state_version: i32,
+        assignment: &znode::TopicAssignment,
+        topic_version: i32,
+        fence: ControllerFence,
+    ) -> Result<StateWrite, ZkError> {
+        let sets = [
+            (
+                paths::partition_state(topic, partition),
+                json(state),
+                state_version,
+            ),
+            (paths::topic(topic), json(assignment), topic_version),
+        ];
+        self.conditional_sets(&sets, Some(fence)).await
+    }
+
+    /// Sets each `(path, data, expected version)` in one multi, after a
+    /// check of the controller fence if given. `Written` carries the first
+    /// znode's new version.
+    async fn conditional_sets(
+        &self,
+        sets: &[(String, Vec<u8>, i32)],
+        fence: Option<ControllerFence>,
+    ) -> Result<StateWrite, ZkError> {
+        let path = sets.first().map(|(p, _, _)| p.as_str()).unwrap_or("");
         let client = self.client();
         let mut multi = client.new_multi_writer();
-        let data = json(state);
-        let built = match fence {
+        let mut built = match fence {
             Some(f) => multi.add_check_version(paths::CONTROLLER_EPOCH, f.version),
             None => Ok(()),
+        };
+        for (p, data, version) in sets {
+            built = built.and_then(|()| multi.add_set_data(p, data, Some(*version)));
         }
-        .and_then(|()| multi.add_set_data(&path, &data, Some(expected_version)));
-        built.map_err(zk_err("multi", &path))?;
+        built.map_err(zk_err("multi", path))?;
         match multi.commit().await {
             Ok(results) => Ok(StateWrite::Written(
                 results
@@ -350,14 +391,14 @@ impl ZkStore {
                         zk::MultiWriteResult::SetData { stat } => Some(stat.version),
                         _ => None,
                     })
-                    .unwrap_or(expected_version + 1),
+                    .unwrap_or(sets.first().map_or(0, |s| s.2 + 1)),
             )),
             Err(zk::MultiWriteError::OperationFailed { index, source }) => match source {
                 zk::Error::BadVersion if index == 0 && fence.is_some() => Ok(StateWrite::Fenced),
                 zk::Error::BadVersion | zk::Error::NoNode => Ok(StateWrite::Conflict),
-                e => Err(zk_err("multi", &path)(e)),
+                e => Err(zk_err("multi", path)(e)),
             },
-            Err(e) => Err(zk_err("multi", &path)(e.into())),
+            Err(e) => Err(zk_err("multi", path)(e.into())),
         }
     }
 
@@ -415,10 +456,83 @@ impl ZkStore {
     }
 
     pub async fn topic(&self, name: &str) -> Result<Option<znode::TopicAssignment>, ZkError> {
+        Ok(self.topic_with_version(name).await?.map(|(a, _)| a))
+    }
+
+    /// The topic's assignment with its znode version (for conditional writes).
+    pub async fn topic_with_version(
+        &self,
+        name: &str,
+    ) -> Result<Option<(znode::TopicAssignment, i32)>, ZkError> {
         let path = paths::topic(name);
         match self.get(&path).await? {
-            Some((data, _)) => Ok(Some(parse(&path, &data)?)),
+            Some((data, stat)) => Ok(Some((parse(&path, &data)?, stat.version))),
             None => Ok(None),
+        }
+    }
+
+    /// Several topics' assignments at once (`None` where missing).
+    pub async fn topics_with_versions(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<Option<(znode::TopicAssignment, i32)>>, ZkError> {
+        futures::future::join_all(names.iter().map(|n| self.topic_with_version(n)))
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    /// Replaces a topic's assignment (a reassignment, CreatePartitions) if
+    /// its znode is still at `expected_version`; `false` if it changed (or
+    /// vanished) meanwhile.
+    pub async fn set_topic_assignment_if(
+        &self,
+        name: &str,
+        assignment: &znode::TopicAssignment,
+        expected_version: i32,
+    ) -> Result<bool, ZkError> {
+        let path = paths::topic(name);
+        match self
+            .client()
+            .set_data(&path, &json(assignment), Some(expected_version))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(zk::Error::BadVersion | zk::Error::NoNode) => Ok(false),
+            Err(e) => Err(zk_err("set", &path)(e)),
+        }
+    }
+
+    /// `/admin/reassign_partitions` (Kafka 2.x tools) and its version, if present.
+    pub async fn legacy_reassignment(
+        &self,
+    ) -> Result<Option<(znode::LegacyReassignment, i32)>, ZkError> {
+        let path = paths::REASSIGN_PARTITIONS;
+        match self.get(path).await? {
+            Some((data, stat)) => Ok(Some((parse(path, &data)?, stat.version))),
+            None => Ok(None),
+        }
+    }
+
+    /// Rewrites `/admin/reassign_partitions` with the partitions still to
+    /// finish, or deletes it when none are left (conditionally on `version`).
+    pub async fn update_legacy_reassignment(
+        &self,
+        remaining: &znode::LegacyReassignment,
+        version: i32,
+    ) -> Result<(), ZkError> {
+        let path = paths::REASSIGN_PARTITIONS;
+        let result = if remaining.partitions.is_empty() {
+            self.client().delete(path, Some(version)).await
+        } else {
+            self.client()
+                .set_data(path, &json(remaining), Some(version))
+                .await
+                .map(|_| ())
+        };
+        match result {
+            Ok(()) | Err(zk::Error::BadVersion | zk::Error::NoNode) => Ok(()),
+            Err(e) => Err(zk_err("set", path)(e)),
         }
     }
 
@@ -477,20 +591,6 @@ impl ZkStore {
         }
         self.create(&paths::topic(name), &json(assignment), &PERSISTENT)
             .await
-    }
-
-    /// Replaces a topic's assignment (CreatePartitions).
-    pub async fn set_topic_assignment(
-        &self,
-        name: &str,
-        assignment: &znode::TopicAssignment,
-    ) -> Result<(), ZkError> {
-        let path = paths::topic(name);
-        self.client()
-            .set_data(&path, &json(assignment), None)
-            .await
-            .map(|_| ())
-            .map_err(zk_err("set", &path))
     }
 
     /// Writes the leader/ISR state of a new partition.

@@ -19,6 +19,9 @@ pub mod paths {
     pub const CONFIG_BROKERS: &str = "/config/brokers";
     pub const CONFIG_CHANGES: &str = "/config/changes";
     pub const DELETE_TOPICS: &str = "/admin/delete_topics";
+    /// Kafka 2.x tools (`kafka-reassign-partitions.sh --zookeeper`) wrote
+    /// reassignments here; the controller still honours it.
+    pub const REASSIGN_PARTITIONS: &str = "/admin/reassign_partitions";
 
     /// Persistent paths Kafka creates at start-up (`KafkaZkClient.createTopLevelPaths`).
     pub const TOP_LEVEL: &[&str] = &[
@@ -158,6 +161,123 @@ impl TopicAssignment {
     pub fn id(&self) -> Option<uuid::Uuid> {
         self.topic_id.as_deref().and_then(decode_uuid)
     }
+
+    /// Partition `p`'s full assignment: replicas, adding and removing.
+    pub fn assignment(&self, p: i32) -> Option<ReplicaAssignment> {
+        let key = p.to_string();
+        Some(ReplicaAssignment {
+            replicas: self.partitions.get(&key)?.clone(),
+            adding: self.adding_replicas.get(&key).cloned().unwrap_or_default(),
+            removing: self
+                .removing_replicas
+                .get(&key)
+                .cloned()
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Stores partition `p`'s assignment; empty adding/removing lists are
+    /// left out, as Kafka writes them.
+    pub fn set_assignment(&mut self, p: i32, a: &ReplicaAssignment) {
+        let key = p.to_string();
+        self.partitions.insert(key.clone(), a.replicas.clone());
+        for (map, list) in [
+            (&mut self.adding_replicas, &a.adding),
+            (&mut self.removing_replicas, &a.removing),
+        ] {
+            if list.is_empty() {
+                map.remove(&key);
+            } else {
+                map.insert(key.clone(), list.clone());
+            }
+        }
+    }
+
+    /// The partitions being reassigned, with their assignments.
+    pub fn reassigning(&self) -> Vec<(i32, ReplicaAssignment)> {
+        let mut keys: Vec<i32> = self
+            .adding_replicas
+            .keys()
+            .chain(self.removing_replicas.keys())
+            .filter_map(|k| k.parse().ok())
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.into_iter()
+            .filter_map(|p| Some((p, self.assignment(p)?)))
+            .filter(|(_, a)| a.is_reassigning())
+            .collect()
+    }
+}
+
+/// One partition's assignment as the topic znode stores it (Kafka's
+/// `ReplicaAssignment`): during a reassignment `replicas` is the full set
+/// RS = target + original, `adding` = target - original, `removing` =
+/// original - target.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplicaAssignment {
+    pub replicas: Vec<i32>,
+    pub adding: Vec<i32>,
+    pub removing: Vec<i32>,
+}
+
+impl ReplicaAssignment {
+    /// A settled assignment (no reassignment).
+    pub fn settled(replicas: Vec<i32>) -> Self {
+        ReplicaAssignment {
+            replicas,
+            ..Default::default()
+        }
+    }
+
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding.is_empty() || !self.removing.is_empty()
+    }
+
+    /// The replicas before the reassignment (RS - adding).
+    pub fn origin(&self) -> Vec<i32> {
+        without(&self.replicas, &self.adding)
+    }
+
+    /// The replicas after it (RS - removing).
+    pub fn target(&self) -> Vec<i32> {
+        without(&self.replicas, &self.removing)
+    }
+
+    /// A reassignment from this assignment's origin to `target`: RS lists
+    /// the target first (its order is the new preference), then the
+    /// original replicas that leave.
+    pub fn reassign_to(&self, target: &[i32]) -> Self {
+        let origin = self.origin();
+        let mut replicas = target.to_vec();
+        replicas.extend(origin.iter().filter(|r| !target.contains(r)));
+        ReplicaAssignment {
+            adding: without(target, &origin),
+            removing: without(&origin, target),
+            replicas,
+        }
+    }
+}
+
+fn without(list: &[i32], remove: &[i32]) -> Vec<i32> {
+    list.iter()
+        .copied()
+        .filter(|r| !remove.contains(r))
+        .collect()
+}
+
+/// `/admin/reassign_partitions`, as Kafka 2.x tools wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegacyReassignment {
+    pub version: i32,
+    pub partitions: Vec<LegacyPartitionTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegacyPartitionTarget {
+    pub topic: String,
+    pub partition: i32,
+    pub replicas: Vec<i32>,
 }
 
 /// `/brokers/topics/T/partitions/P/state`.
@@ -261,6 +381,39 @@ mod tests {
         let kafka = r#"{"partitions":{"0":[1]},"topic_id":"Q2jOTPyqS6GU0ewTKUCvHw","adding_replicas":{},"removing_replicas":{},"version":3}"#;
         let parsed: TopicAssignment = serde_json::from_str(kafka).unwrap();
         assert_eq!(encode_uuid(parsed.id().unwrap()), "Q2jOTPyqS6GU0ewTKUCvHw");
+    }
+
+    #[test]
+    fn reassignment_fields_follow_kafkas_layout() {
+        let id = uuid::Uuid::new_v4();
+        let mut t = TopicAssignment::new(&[vec![1, 2], vec![2, 3]], id);
+        let moving = t.assignment(0).unwrap().reassign_to(&[2, 3]);
+        assert_eq!(moving.replicas, vec![2, 3, 1]);
+        assert_eq!(
+            (moving.adding.clone(), moving.removing.clone()),
+            (vec![3], vec![1])
+        );
+        assert_eq!((moving.origin(), moving.target()), (vec![2, 1], vec![2, 3]));
+        t.set_assignment(0, &moving);
+        let json = serde_json::to_value(&t).unwrap();
+        assert_eq!(json["partitions"]["0"], serde_json::json!([2, 3, 1]));
+        assert_eq!(json["adding_replicas"]["0"], serde_json::json!([3]));
+        assert_eq!(json["removing_replicas"]["0"], serde_json::json!([1]));
+        assert_eq!(t.reassigning(), vec![(0, moving.clone())]);
+        // A new target replaces the old one, counted from the origin.
+        let again = moving.reassign_to(&[1, 3]);
+        assert_eq!(
+            (again.replicas, again.adding, again.removing),
+            (vec![1, 3, 2], vec![3], vec![2])
+        );
+        t.set_assignment(0, &ReplicaAssignment::settled(vec![2, 3]));
+        assert!(t.adding_replicas.is_empty() && t.removing_replicas.is_empty());
+        assert!(t.reassigning().is_empty());
+        let legacy: LegacyReassignment = serde_json::from_str(
+            r#"{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[2,3]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(legacy.partitions[0].replicas, vec![2, 3]);
     }
 
     #[test]

@@ -42,18 +42,27 @@ impl ReplicaManager {
             .cloned()
     }
 
-    pub fn insert(&self, partition: Arc<Partition>) {
-        self.write()
-            .entry(partition.topic.clone())
+    /// The hosted partition, or the one `open` makes, inserted under the
+    /// lock so that concurrent callers open a partition's log only once.
+    pub fn get_or_insert_with<E>(
+        &self,
+        topic: &str,
+        partition: i32,
+        open: impl FnOnce() -> Result<Arc<Partition>, E>,
+    ) -> Result<Arc<Partition>, E> {
+        if let Some(p) = self.get(topic, partition) {
+            return Ok(p);
+        }
+        let mut topics = self.write();
+        if let Some(p) = topics.get(topic).and_then(|p| p.get(&partition)) {
+            return Ok(p.clone());
+        }
+        let p = open()?;
+        topics
+            .entry(p.topic.clone())
             .or_default()
-            .insert(partition.index, partition);
-    }
-
-    pub fn remove_topic(&self, topic: &str) -> Vec<Arc<Partition>> {
-        self.write()
-            .remove(topic)
-            .map(|p| p.into_values().collect())
-            .unwrap_or_default()
+            .insert(partition, p.clone());
+        Ok(p)
     }
 
     pub fn remove(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {

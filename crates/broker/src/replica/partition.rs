@@ -201,6 +201,41 @@ impl Partition {
             .store(state.leader_epoch, Ordering::Relaxed);
     }
 
+    /// The replica set changed (a reassignment started or ended): as leader,
+    /// joining replicas are tracked from now (unknown log end, caught up
+    /// now) and departing ones are forgotten, so they leave the ISR at the
+    /// next ISR check and only assigned replicas may join it.
+    pub fn set_assigned(&self, assigned: &[i32], now_ms: i64) {
+        let mut st = self.lock();
+        if st.assigned == assigned {
+            return;
+        }
+        st.assigned = assigned.to_vec();
+        if st.role == Role::Leader {
+            st.followers.retain(|r, _| assigned.contains(r));
+            for r in assigned.iter().filter(|r| **r != self.local) {
+                st.followers.entry(*r).or_insert(FollowerState {
+                    log_end: -1,
+                    last_caught_up_ms: now_ms,
+                });
+            }
+        }
+    }
+
+    /// The replica set this broker last applied.
+    pub fn assigned(&self) -> Vec<i32> {
+        self.lock().assigned.clone()
+    }
+
+    /// This broker no longer hosts the partition (reassigned away or
+    /// deleted): it neither leads nor follows, so acks=all produces waiting
+    /// for replication here answer NOT_LEADER_OR_FOLLOWER.
+    pub fn stop(&self) {
+        let mut st = self.lock();
+        st.role = Role::Follower { leader: -1 };
+        st.followers.clear();
+    }
+
     /// A newer version of the state znode with the same leader and epoch (an
     /// ISR change by the controller or by this leader).
     pub fn update_isr(&self, isr: &[i32], version: i32, controller_epoch: i32) {
@@ -555,6 +590,29 @@ mod tests {
         assert_eq!(p.isr_change(1_100, 1_000), None);
         p.record_follower_fetch(3, 10, 1_200);
         assert_eq!(p.isr_change(1_300, 1_000).unwrap().isr, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_joining_replica_enters_the_isr_once_caught_up_and_a_departing_one_leaves() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = leader_of(dir.path(), &[1, 2]);
+        p.set_assigned(&[1, 2], 1_000);
+        p.append(&TestBatch::records(10).encode(), 1_000).unwrap();
+        p.record_follower_fetch(2, 10, 1_000);
+        assert_eq!(p.high_watermark(), 10);
+        // Reassignment {1,2} -> {2,3}: RS = [2, 3, 1]; 3 starts tracked.
+        p.set_assigned(&[2, 3, 1], 1_100);
+        assert_eq!(p.isr_change(1_200, 1_000), None);
+        p.record_follower_fetch(3, 10, 1_300);
+        assert_eq!(p.isr_change(1_400, 1_000).unwrap().isr, vec![1, 2, 3]);
+        // Done: RS = [2, 3]. This broker (1) is no longer assigned; a
+        // departing follower would leave the ISR.
+        p.update_isr(&[1, 2, 3], 1, 1);
+        p.set_assigned(&[1, 3], 1_500);
+        assert_eq!(p.isr_change(1_600, 1_000).unwrap().isr, vec![1, 3]);
+        p.stop();
+        assert!(!p.is_leader());
+        assert_eq!(p.isr_change(1_700, 1_000), None);
     }
 
     #[test]

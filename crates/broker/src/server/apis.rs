@@ -91,6 +91,8 @@ api_table! {
     IncrementalAlterConfigs => handlers::admin::incremental_alter_configs,
     DescribeCluster => handlers::admin::describe_cluster,
     ElectLeaders => handlers::admin::elect_leaders,
+    AlterPartitionReassignments => handlers::admin::alter_partition_reassignments,
+    ListPartitionReassignments => handlers::admin::list_partition_reassignments,
     FindCoordinator => handlers::group::find_coordinator,
     JoinGroup => handlers::group::join_group,
     SyncGroup => handlers::group::sync_group,

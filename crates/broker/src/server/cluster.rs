@@ -12,13 +12,16 @@ use kafka_protocol::ResponseError;
 
 use super::{codec_of, log_config, now_ms, Broker};
 use crate::config::TopicLogConfig;
+use crate::controller::reassign::{self, ReassignRefused};
 use crate::controller::{
     elect_preferred, elect_unclean, imbalanced, reelect, ElectionRefused, LiveBrokers,
 };
 use crate::group::OFFSETS_TOPIC;
 use crate::handlers::ApiError;
 use crate::metadata::zk::{StateWrite, ZkError};
-use crate::metadata::znode::PartitionState;
+use crate::metadata::znode::{
+    LegacyReassignment, PartitionState, ReplicaAssignment, TopicAssignment,
+};
 use crate::metadata::PartitionInfo;
 use crate::replica::partition::{LeaderAndIsr, Partition, Role};
 
@@ -36,8 +39,11 @@ impl Broker {
         } else {
             self.lock_controller().known_brokers.clear();
         }
-        self.sync_topics().await?;
+        let assignments = self.sync_topics().await?;
         self.sync_partition_states().await?;
+        if self.is_controller() {
+            self.advance_reassignments(&assignments).await?;
+        }
         self.ensure_fetchers();
         Ok(())
     }
@@ -152,8 +158,10 @@ impl Broker {
         Ok(())
     }
 
-    /// Loads topics created in ZooKeeper and drops topics deleted there.
-    async fn sync_topics(&self) -> Result<(), ZkError> {
+    /// Loads topics created in ZooKeeper, drops topics deleted there and
+    /// follows assignment changes; returns every topic's assignment as read
+    /// (with its znode version) for the controller's reassignment work.
+    async fn sync_topics(&self) -> Result<Vec<(String, TopicAssignment, i32)>, ZkError> {
         let names: BTreeSet<String> = self.zk.topic_names().await?.into_iter().collect();
         for name in &names {
             if self.metadata().topic(name).is_none() {
@@ -181,34 +189,107 @@ impl Broker {
         if self.is_controller() {
             self.carry_out_deletions().await?;
         }
-        // Partitions added by another broker (CreatePartitions): the
-        // assignments are re-read every fifth round.
-        let round = self
-            .cluster_rounds
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if round.is_multiple_of(5) {
-            let known: Vec<(String, usize)> = self
-                .metadata()
-                .topics()
-                .map(|t| (t.name.clone(), t.partitions.len()))
-                .collect();
-            for (name, count) in known {
-                let grown = self
-                    .zk
-                    .topic(&name)
-                    .await?
-                    .and_then(|a| a.replicas())
-                    .is_some_and(|r| r.len() > count);
-                if grown {
-                    let _guard = self.admin.lock().await;
-                    tracing::info!("topic {name} has new partitions; loading them");
-                    if let Err(e) = self.load_topic(&name).await {
-                        tracing::warn!("loading topic {name}: {e}");
-                    }
+        // Every topic's assignment, each round: partitions added by another
+        // broker (CreatePartitions) and replica sets changed by a
+        // reassignment.
+        let known: Vec<(String, usize)> = self
+            .metadata()
+            .topics()
+            .map(|t| (t.name.clone(), t.partitions.len()))
+            .collect();
+        let names: Vec<String> = known.iter().map(|(n, _)| n.clone()).collect();
+        let reads = self.zk.topics_with_versions(&names).await?;
+        let mut assignments = Vec::with_capacity(reads.len());
+        for ((name, count), read) in known.into_iter().zip(reads) {
+            let Some((assignment, version)) = read else {
+                continue;
+            };
+            let Some(replicas) = assignment.replicas() else {
+                continue;
+            };
+            if replicas.len() > count {
+                let _guard = self.admin.lock().await;
+                tracing::info!("topic {name} has new partitions; loading them");
+                if let Err(e) = self.load_topic(&name).await {
+                    tracing::warn!("loading topic {name}: {e}");
+                }
+            } else {
+                self.update_cached_replicas(&name, &replicas);
+            }
+            assignments.push((name, assignment, version));
+        }
+        self.drop_stray_logs();
+        Ok(assignments)
+    }
+
+    /// Deletes local logs of partitions whose replica set does not name
+    /// this broker: moved away while it was down (a running broker drops
+    /// them when it sees the new assignment).
+    fn drop_stray_logs(&self) {
+        let me = self.config.broker_id;
+        let on_disk = self
+            .logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .partitions();
+        for tp in on_disk {
+            if self.replicas.get(&tp.topic, tp.partition).is_some() {
+                continue;
+            }
+            let stray = self.metadata().topic(&tp.topic).is_some_and(|t| {
+                t.partitions
+                    .get(tp.partition as usize)
+                    .is_some_and(|p| !p.replicas.is_empty() && !p.replicas.contains(&me))
+            });
+            if stray {
+                self.delete_local_log(
+                    &tp.topic,
+                    tp.partition,
+                    "not a replica here any more (moved while this broker was away)",
+                );
+            }
+        }
+    }
+
+    /// Deletes a partition's local log directory; `why` goes to the log line.
+    fn delete_local_log(&self, topic: &str, index: i32, why: &str) {
+        let deleted = self
+            .logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .delete(topic, index);
+        match deleted {
+            Ok(true) => tracing::info!("{topic}-{index}: {why}; its log is deleted"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("deleting the log of {topic}-{index}: {e}"),
+        }
+    }
+
+    /// Takes replica sets changed in ZooKeeper into the metadata cache; the
+    /// partition state sync then applies them to the hosted replicas.
+    fn update_cached_replicas(&self, topic: &str, replicas: &BTreeMap<i32, Vec<i32>>) {
+        let mut meta = self.metadata_mut();
+        let Some(current) = meta.topic(topic).cloned() else {
+            return;
+        };
+        let changed = current
+            .partitions
+            .iter()
+            .enumerate()
+            .any(|(i, p)| replicas.get(&(i as i32)).is_some_and(|r| *r != p.replicas));
+        if !changed {
+            return;
+        }
+        let mut info = (*current).clone();
+        for (i, p) in info.partitions.iter_mut().enumerate() {
+            if let Some(r) = replicas.get(&(i as i32)) {
+                if *r != p.replicas {
+                    tracing::info!("{topic}-{i}: replicas {:?} -> {r:?}", p.replicas);
+                    p.replicas = r.clone();
                 }
             }
         }
-        Ok(())
+        meta.put_topic(info);
     }
 
     /// Re-reads every partition state and applies the changed ones.
@@ -228,10 +309,14 @@ impl Broker {
             };
             let cached = &info.partitions[index as usize];
             let hosted = self.replicas.get(&topic, index);
+            let assigned = cached.replicas.contains(&self.config.broker_id);
             let changed = cached.leader != state.leader
                 || cached.leader_epoch != state.leader_epoch
                 || cached.isr != state.isr
-                || hosted.as_ref().is_some_and(|p| p.state_version() < version);
+                || hosted.is_some() != assigned
+                || hosted.as_ref().is_some_and(|p| {
+                    p.state_version() < version || p.assigned() != cached.replicas
+                });
             if changed {
                 if let Err(e) = self.apply_state(
                     &topic,
@@ -250,7 +335,9 @@ impl Broker {
 
     /// Applies one partition state znode: the metadata cache, and when this
     /// broker is a replica, the hosted partition's role (opening its log on
-    /// first sight). States with an older leader epoch than known are ignored.
+    /// first sight); a hosted partition whose replica set no longer names
+    /// this broker (reassigned away) is dropped with its log. States with an
+    /// older leader epoch than known are ignored.
     pub(super) fn apply_state(
         &self,
         topic: &str,
@@ -264,12 +351,40 @@ impl Broker {
         if replicas.contains(&me) {
             let p = match self.replicas.get(topic, index) {
                 Some(p) => p,
-                None => self.host_partition(topic, config, index)?,
+                None => {
+                    let p = self.host_partition(topic, config, index)?;
+                    // A state read before a concurrent deletion must not
+                    // bring the log back: the deletion forgets the topic
+                    // before dropping its replicas, so checking after the
+                    // insert catches it either way.
+                    if self.metadata().topic(topic).is_none() {
+                        self.drop_local_partition(topic, index);
+                        return Ok(());
+                    }
+                    p
+                }
             };
             self.apply_role(&p, replicas, state, version);
+        } else if !replicas.is_empty() {
+            self.drop_local_partition(topic, index);
         }
         self.update_cached_partition(topic, index, replicas, state);
         Ok(())
+    }
+
+    /// Stops hosting a partition this broker is no longer a replica of and
+    /// deletes its log directory (Kafka's StopReplica with delete=true).
+    pub(super) fn drop_local_partition(&self, topic: &str, index: i32) {
+        let Some(p) = self.replicas.remove(topic, index) else {
+            return;
+        };
+        p.stop();
+        if topic == OFFSETS_TOPIC {
+            self.groups.unload_partition(index);
+        }
+        self.replicas.notify_committed();
+        self.replicas.notify_appended();
+        self.delete_local_log(topic, index, "this broker is no longer a replica");
     }
 
     fn apply_role(
@@ -330,6 +445,7 @@ impl Broker {
                 p.update_isr(&state.isr, version, state.controller_epoch);
             }
         }
+        p.set_assigned(replicas, now_ms());
         self.replicas.notify_committed();
     }
 
@@ -358,31 +474,34 @@ impl Broker {
         meta.put_topic(info);
     }
 
-    /// Opens (or creates) the local log of a partition this broker replicates.
+    /// Opens (or creates) the local log of a partition this broker
+    /// replicates, once: concurrent callers (a topic's creation and the
+    /// state sync) get the same hosted partition.
     pub(super) fn host_partition(
         &self,
         topic: &str,
         config: &BTreeMap<String, String>,
         index: i32,
     ) -> Result<Arc<Partition>, String> {
-        let resolved =
-            TopicLogConfig::resolve(&self.effective_config(), config).map_err(|e| e.to_string())?;
-        let log = self
-            .logs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .open_or_create(topic, index, log_config(&resolved))
-            .map_err(|e| format!("opening log {topic}-{index}: {e}"))?;
-        let partition = Arc::new(Partition::hosted(
-            Arc::from(topic),
-            index,
-            log,
-            self.config.broker_id,
-        ));
-        partition.set_compression(codec_of(resolved.compression_type));
-        partition.set_min_insync_replicas(resolved.min_insync_replicas);
-        self.replicas.insert(partition.clone());
-        Ok(partition)
+        self.replicas.get_or_insert_with(topic, index, || {
+            let resolved = TopicLogConfig::resolve(&self.effective_config(), config)
+                .map_err(|e| e.to_string())?;
+            let log = self
+                .logs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .open_or_create(topic, index, log_config(&resolved))
+                .map_err(|e| format!("opening log {topic}-{index}: {e}"))?;
+            let partition = Arc::new(Partition::hosted(
+                Arc::from(topic),
+                index,
+                log,
+                self.config.broker_id,
+            ));
+            partition.set_compression(codec_of(resolved.compression_type));
+            partition.set_min_insync_replicas(resolved.min_insync_replicas);
+            Ok(partition)
+        })
     }
 
     /// As leader: stores ISR changes (lagging followers out, caught-up
@@ -689,6 +808,288 @@ impl Broker {
                 tracing::debug!("leader rebalance of {topic}-{index}: {}", e.message);
             }
         }
+    }
+
+    /// As controller: completes the reassignments whose target replicas are
+    /// all in the ISR (`assignments` as read this round). Each completion is
+    /// one fenced multi of the state and the topic znode, both conditional
+    /// on the versions read; the brokers follow within a poll (the new
+    /// leader leads, removed replicas drop their logs). Every fifth round
+    /// also follows `/admin/reassign_partitions`.
+    async fn advance_reassignments(
+        &self,
+        assignments: &[(String, TopicAssignment, i32)],
+    ) -> Result<(), ZkError> {
+        let Some(fence) = self.lock_controller().fence else {
+            return Ok(());
+        };
+        let round = self
+            .cluster_rounds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if round.is_multiple_of(5) {
+            self.follow_legacy_reassignments(assignments).await?;
+        }
+        let live: BTreeSet<i32> = self.metadata().brokers.keys().copied().collect();
+        for (topic, assignment, version) in assignments {
+            let mut znode = assignment.clone();
+            let mut version = *version;
+            for (index, moving) in assignment.reassigning() {
+                let Some((state, state_version)) = self.zk.partition_state(topic, index).await?
+                else {
+                    continue;
+                };
+                let Some(done) = reassign::complete(&state, &moving, &live, fence.epoch) else {
+                    continue;
+                };
+                znode.set_assignment(index, &ReplicaAssignment::settled(done.replicas.clone()));
+                let write = self
+                    .zk
+                    .complete_reassignment(
+                        topic,
+                        index,
+                        &done.state,
+                        state_version,
+                        &znode,
+                        version,
+                        fence,
+                    )
+                    .await?;
+                match write {
+                    StateWrite::Written(_) => {
+                        version += 1;
+                        tracing::info!(
+                            "controller: reassignment of {topic}-{index} done: replicas {:?} -> {:?}, leader {} -> {} (epoch {}), ISR {:?}",
+                            moving.replicas,
+                            done.replicas,
+                            state.leader,
+                            done.state.leader,
+                            done.state.leader_epoch,
+                            done.state.isr
+                        );
+                    }
+                    StateWrite::Conflict => {
+                        tracing::debug!("controller: {topic} changed meanwhile; next round");
+                        break;
+                    }
+                    StateWrite::Fenced => {
+                        tracing::warn!("controller: another controller was elected; stepping down");
+                        self.lock_controller().fence = None;
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Kafka 2.x tools started reassignments by writing
+    /// `/admin/reassign_partitions`: its partitions are started like
+    /// AlterPartitionReassignments requests, and taken out of the znode once
+    /// done (or refused); the znode goes when empty, as Kafka's controller does.
+    async fn follow_legacy_reassignments(
+        &self,
+        assignments: &[(String, TopicAssignment, i32)],
+    ) -> Result<(), ZkError> {
+        let Some((legacy, version)) = self.zk.legacy_reassignment().await? else {
+            return Ok(());
+        };
+        let current = |topic: &str, index: i32| {
+            assignments
+                .iter()
+                .find(|(t, _, _)| t == topic)
+                .and_then(|(_, a, _)| a.assignment(index))
+        };
+        let mut remaining = Vec::new();
+        let mut start = Vec::new();
+        for p in &legacy.partitions {
+            match current(&p.topic, p.partition) {
+                Some(a) if !a.is_reassigning() && a.replicas == p.replicas => {}
+                Some(a) if a.is_reassigning() && a.target() == p.replicas => {
+                    remaining.push(p.clone())
+                }
+                _ => {
+                    start.push((p.topic.clone(), p.partition, Some(p.replicas.clone())));
+                    remaining.push(p.clone());
+                }
+            }
+        }
+        for ((topic, index, _), r) in start.iter().zip(self.alter_reassignments(&start).await) {
+            if let Err(e) = r {
+                tracing::warn!(
+                    "/admin/reassign_partitions: reassigning {topic}-{index} refused: {}",
+                    e.message
+                );
+                remaining.retain(|p| !(p.topic == *topic && p.partition == *index));
+            }
+        }
+        if remaining != legacy.partitions {
+            let rest = LegacyReassignment {
+                version: legacy.version,
+                partitions: remaining,
+            };
+            self.zk.update_legacy_reassignment(&rest, version).await?;
+        }
+        Ok(())
+    }
+
+    /// AlterPartitionReassignments, carried out by whichever broker receives
+    /// it: each topic's new assignment (RS, adding, removing, as Kafka's
+    /// controller stores it) is written to its znode conditionally on the
+    /// version read, retried on conflicts. The controller and the replicas
+    /// take it from there. `None` replicas cancel.
+    pub async fn alter_reassignments(
+        &self,
+        requests: &[(String, i32, Option<Vec<i32>>)],
+    ) -> Vec<Result<(), ApiError>> {
+        let mut out: Vec<Option<Result<(), ApiError>>> = vec![None; requests.len()];
+        let deleting = match self.zk.topics_marked_for_deletion().await {
+            Ok(d) => d,
+            Err(e) => {
+                let e = super::zk_api_error(e);
+                return requests.iter().map(|_| Err(e.clone())).collect();
+            }
+        };
+        let mut by_topic: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, (topic, _, _)) in requests.iter().enumerate() {
+            by_topic.entry(topic.as_str()).or_default().push(i);
+        }
+        for (topic, positions) in by_topic {
+            let parts: Vec<(i32, Option<&[i32]>)> = positions
+                .iter()
+                .map(|&i| (requests[i].1, requests[i].2.as_deref()))
+                .collect();
+            let deleted = deleting.iter().any(|t| t == topic);
+            let results = self.alter_topic_reassignments(topic, &parts, deleted).await;
+            for (i, r) in positions.into_iter().zip(results) {
+                out[i] = Some(r);
+            }
+        }
+        out.into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(ApiError::new(
+                        ResponseError::UnknownServerError,
+                        "not processed",
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    async fn alter_topic_reassignments(
+        &self,
+        topic: &str,
+        parts: &[(i32, Option<&[i32]>)],
+        being_deleted: bool,
+    ) -> Vec<Result<(), ApiError>> {
+        let all = |e: ApiError| parts.iter().map(|_| Err(e.clone())).collect::<Vec<_>>();
+        for _ in 0..5 {
+            let live: BTreeSet<i32> = self.metadata().brokers.keys().copied().collect();
+            let read = match self.zk.topic_with_version(topic).await {
+                Ok(r) => r,
+                Err(e) => return all(super::zk_api_error(e)),
+            };
+            let mut next = read.as_ref().map(|(a, _)| a.clone());
+            let mut results = Vec::with_capacity(parts.len());
+            let mut started = Vec::new();
+            for &(index, target) in parts {
+                let current = next
+                    .as_ref()
+                    .and_then(|a| a.assignment(index))
+                    .unwrap_or_default();
+                let planned = reassign::plan(&current, target, &live).map_err(|e| match e {
+                    ReassignRefused::Invalid(m) => {
+                        ApiError::new(ResponseError::InvalidReplicaAssignment, m)
+                    }
+                    ReassignRefused::NotInProgress => ApiError::new(
+                        ResponseError::NoReassignmentInProgress,
+                        format!("No partition reassignment is in progress for {topic}-{index}."),
+                    ),
+                });
+                let result = planned.and_then(|planned| match next.as_mut() {
+                    Some(z) if !being_deleted && z.assignment(index).is_some() => {
+                        z.set_assignment(index, &planned);
+                        started.push((index, current, planned));
+                        Ok(())
+                    }
+                    _ => Err(ApiError::new(
+                        ResponseError::UnknownTopicOrPartition,
+                        "The partition does not exist.",
+                    )),
+                });
+                results.push(result);
+            }
+            let (Some((old, version)), Some(next)) = (read, next) else {
+                return results;
+            };
+            if next == old {
+                return results;
+            }
+            match self.zk.set_topic_assignment_if(topic, &next, version).await {
+                Ok(true) => {
+                    for (index, from, to) in started {
+                        tracing::info!(
+                            "reassignment of {topic}-{index}: replicas {:?} -> {:?} (adding {:?}, removing {:?})",
+                            from.replicas,
+                            to.replicas,
+                            to.adding,
+                            to.removing
+                        );
+                    }
+                    return results;
+                }
+                Ok(false) => continue,
+                Err(e) => return all(super::zk_api_error(e)),
+            }
+        }
+        all(ApiError::new(
+            ResponseError::RequestTimedOut,
+            format!("the assignment of topic {topic} kept changing; try again"),
+        ))
+    }
+
+    /// ListPartitionReassignments: the partitions being reassigned, read
+    /// from the topic znodes (so any broker answers the current state).
+    /// `wanted` = topics with partition numbers; `None` = all topics.
+    pub async fn list_reassignments(
+        &self,
+        wanted: Option<&[(String, Vec<i32>)]>,
+    ) -> Result<Vec<(String, Vec<(i32, ReplicaAssignment)>)>, ApiError> {
+        let names: Vec<String> = match wanted {
+            Some(w) => w.iter().map(|(t, _)| t.clone()).collect(),
+            None => self.zk.topic_names().await.map_err(super::zk_api_error)?,
+        };
+        let reads = self
+            .zk
+            .topics_with_versions(&names)
+            .await
+            .map_err(super::zk_api_error)?;
+        let mut out: Vec<(String, Vec<(i32, ReplicaAssignment)>)> = Vec::new();
+        for (i, (name, read)) in names.iter().zip(reads).enumerate() {
+            let Some((assignment, _)) = read else {
+                continue;
+            };
+            let moving: Vec<(i32, ReplicaAssignment)> = assignment
+                .reassigning()
+                .into_iter()
+                .filter(|(p, _)| wanted.is_none_or(|w| w[i].1.contains(p)))
+                .collect();
+            if moving.is_empty() {
+                continue;
+            }
+            match out.iter_mut().find(|(t, _)| t == name) {
+                Some((_, list)) => {
+                    for m in moving {
+                        if !list.iter().any(|(p, _)| *p == m.0) {
+                            list.push(m);
+                        }
+                    }
+                }
+                None => out.push((name.clone(), moving)),
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
     }
 
     /// Stops every replica fetcher (shutdown).

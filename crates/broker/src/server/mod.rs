@@ -622,14 +622,9 @@ impl Broker {
     /// Forgets a deleted topic: the cache entry, the hosted replicas, their logs.
     fn drop_local_topic(&self, name: &str) {
         self.metadata_mut().remove_topic(name);
-        let removed = self.replicas.remove_topic(name);
-        let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
-        for p in &removed {
-            if name == crate::group::OFFSETS_TOPIC {
-                self.groups.unload_partition(p.index);
-            }
-            if let Err(e) = logs.delete(name, p.index) {
-                tracing::warn!("deleting log {name}-{}: {e}", p.index);
+        for p in self.replicas.all() {
+            if &*p.topic == name {
+                self.drop_local_partition(name, p.index);
             }
         }
     }

@@ -111,7 +111,12 @@ impl Broker {
         validate_only: bool,
     ) -> Result<(), ApiError> {
         let _guard = self.admin.lock().await;
-        let Some(mut znode) = self.zk.topic(topic).await.map_err(zk_api_error)? else {
+        let Some((mut znode, znode_version)) = self
+            .zk
+            .topic_with_version(topic)
+            .await
+            .map_err(zk_api_error)?
+        else {
             return Err(err(
                 ResponseError::UnknownTopicOrPartition,
                 format!("The topic '{topic}' does not exist."),
@@ -200,10 +205,18 @@ impl Broker {
                 .partitions
                 .insert((old as usize + i).to_string(), replicas.clone());
         }
-        self.zk
-            .set_topic_assignment(topic, &znode)
+        // Conditional: a reassignment started meanwhile must not be overwritten.
+        let written = self
+            .zk
+            .set_topic_assignment_if(topic, &znode, znode_version)
             .await
             .map_err(zk_api_error)?;
+        if !written {
+            return Err(err(
+                ResponseError::ReassignmentInProgress,
+                format!("The assignment of topic '{topic}' changed meanwhile (a partition reassignment?); try again."),
+            ));
+        }
         let controller_epoch = self.zk.controller_epoch().await.map_err(zk_api_error)?;
         let mut added_partitions = Vec::with_capacity(new_assignment.len());
         let mut added_states = Vec::with_capacity(new_assignment.len());

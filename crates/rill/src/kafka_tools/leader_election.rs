@@ -68,19 +68,83 @@ fn joined(list: &[TopicPartition]) -> String {
         .join(", ")
 }
 
+/// The partitions named on the command line (`None` = all), with Kafka's
+/// option rules: exactly one of --all-topic-partitions, --topic (with
+/// --partition) and --path-to-json-file.
+fn selection(args: &ElectionArgs) -> anyhow::Result<Option<Vec<TopicPartition>>> {
+    let given = [
+        args.topic.is_some(),
+        args.all_topic_partitions,
+        args.path_to_json_file.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        bail!("One and only one of the following options is required: --topic, --all-topic-partitions, --path-to-json-file");
+    }
+    if args.partition.is_some() && args.topic.is_none() {
+        bail!("Missing required argument \"[topic]\"");
+    }
+    if let Some(t) = &args.topic {
+        let p = args
+            .partition
+            .context("Missing required argument \"[partition]\"")?;
+        return Ok(Some(vec![(t.clone(), p)]));
+    }
+    let Some(path) = &args.path_to_json_file else {
+        return Ok(None);
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: PartitionsFile = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: expected {{\"partitions\": [{{\"topic\": \"t\", \"partition\": 0}}]}}",
+            path.display()
+        )
+    })?;
+    let list: Vec<TopicPartition> = file
+        .partitions
+        .into_iter()
+        .map(|p| (p.topic, p.partition))
+        .collect();
+    let mut sorted = list.clone();
+    sorted.sort();
+    let mut twice: Vec<String> = sorted
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| format!("{}-{}", w[0].0, w[0].1))
+        .collect();
+    twice.dedup();
+    if !twice.is_empty() {
+        bail!(
+            "Replica election data contains duplicate partitions: {}",
+            twice.join(",")
+        );
+    }
+    Ok(Some(list))
+}
+
+/// The Java exception Kafka's tool prints for an error code.
+fn exception_name(code: i16) -> String {
+    match code {
+        7 => "org.apache.kafka.common.errors.TimeoutException".into(),
+        -1 => "org.apache.kafka.common.errors.UnknownServerException".into(),
+        _ => {
+            let camel: String = error_name(code)
+                .split('_')
+                .map(|w| {
+                    let mut c = w.chars();
+                    c.next().map_or(String::new(), |f| {
+                        f.to_string() + &c.as_str().to_ascii_lowercase()
+                    })
+                })
+                .collect();
+            format!("org.apache.kafka.common.errors.{camel}Exception")
+        }
+    }
+}
+
 pub fn run(args: ElectionArgs) -> anyhow::Result<ExitCode> {
     let election = election_code(&args.election_type)?;
-    let wanted: Option<Vec<TopicPartition>> = match (&args.topic, args.partition, args.all_topic_partitions, &args.path_to_json_file) {
-        (None, None, true, None) => None,
-        (Some(t), Some(p), false, None) => Some(vec![(t.clone(), p)]),
-        (None, None, false, Some(path)) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            let file: PartitionsFile = serde_json::from_str(&text)
-                .with_context(|| format!("{}: expected {{\"partitions\": [{{\"topic\": \"t\", \"partition\": 0}}]}}", path.display()))?;
-            Some(file.partitions.into_iter().map(|p| (p.topic, p.partition)).collect())
-        }
-        _ => bail!("name the partitions with one of: --all-topic-partitions, --topic T --partition P, --path-to-json-file FILE"),
-    };
+    let wanted = selection(&args)?;
     let ok = block_on(async {
         let mut client = connect(
             args.bootstrap_server.as_deref(),
@@ -118,11 +182,9 @@ pub fn run(args: ElectionArgs) -> anyhow::Result<ExitCode> {
                 match p.error_code {
                     0 => done.push(tp),
                     84 => not_needed.push(tp), // ELECTION_NOT_NEEDED
-                    code => failed.push((
-                        tp,
-                        error_name(code),
-                        p.error_message.as_ref().map(|m| m.to_string()),
-                    )),
+                    code => {
+                        failed.push((tp, code, p.error_message.as_ref().map(|m| m.to_string())))
+                    }
                 }
             }
         }
@@ -139,17 +201,18 @@ pub fn run(args: ElectionArgs) -> anyhow::Result<ExitCode> {
                 joined(&not_needed)
             );
         }
+        for ((t, p), code, message) in &failed {
+            println!(
+                "Error completing leader election ({kind}) for partition: {t}-{p}: {}{}",
+                exception_name(*code),
+                message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            );
+        }
         if !failed.is_empty() {
-            println!("Error completing leader election ({kind}) for partitions:");
-            for ((t, p), name, message) in &failed {
-                println!(
-                    "{t}-{p}: {name}{}",
-                    message
-                        .as_deref()
-                        .map(|m| format!(" ({m})"))
-                        .unwrap_or_default()
-                );
-            }
+            eprintln!("{} replica(s) could not be elected", failed.len());
         }
         anyhow::Ok(failed.is_empty())
     })??;
@@ -158,4 +221,25 @@ pub fn run(args: ElectionArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_named_as_kafkas_exceptions() {
+        assert_eq!(
+            exception_name(80),
+            "org.apache.kafka.common.errors.PreferredLeaderNotAvailableException"
+        );
+        assert_eq!(
+            exception_name(3),
+            "org.apache.kafka.common.errors.UnknownTopicOrPartitionException"
+        );
+        assert_eq!(
+            exception_name(7),
+            "org.apache.kafka.common.errors.TimeoutException"
+        );
+    }
 }
