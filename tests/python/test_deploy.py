@@ -538,6 +538,41 @@ def test_cluster_keeper_leader_partitioned(healthy_cluster):
     fresh_topic(c.bootstrap, 3)
 
 
+@pytest.mark.keeper_timeout(600)
+def test_cluster_broker_partitioned(healthy_cluster):
+    """`docker network disconnect` cuts a broker (not the controller) off:
+    once its ZooKeeper session expires (zookeeper.session.timeout.ms, 18 s by
+    default) the controller moves its leaderships to the other two and drops
+    it from every ISR; acks=all writes go on through the survivors and
+    nothing acknowledged is lost. Reconnected, it registers again and is
+    back in every ISR."""
+    c = healthy_cluster
+    topic, expected = fresh_topic(c.bootstrap, 3)
+    controller = cluster_metadata(c.bootstrap)["controllerid"]
+    victim = max(set(range(1, 4)) - {controller})
+    survivors = sorted(set(range(1, 4)) - {victim})
+    via = ",".join(f"127.0.0.1:{c.ports[f'RILL_KAFKA_PORT_{i}']}" for i in survivors)
+    network = f"{c.project}_default"
+    service = f"broker{victim}"
+    run(["docker", "network", "disconnect", network, c.container(service)])
+    try:
+        wait_for(f"broker {victim} out of the metadata",
+                 lambda: broker_ids(via) == survivors, 90)
+        wait_for("leaders on the survivors, the cut-off broker out of every ISR", lambda: all(
+            leader in survivors and victim not in isr
+            for leader, _r, isr in partitions_of(via, topic).values()), 60)
+        more = [(None, f"cut-{i}".encode()) for i in range(30)]
+        produce(via, topic, more)
+        expected = sorted(expected + [v for _k, v in more])
+        assert values(consume_all_confluent(via, topic, 3)) == expected
+    finally:
+        run(["docker", "network", "connect", "--alias", service, network, c.container(service)])
+    wait_for(f"broker {victim} registered again", lambda: broker_ids(via) == [1, 2, 3], 90)
+    wait_for(f"broker {victim} back in every ISR", lambda: all(
+        len(isr) == 3 for _l, _r, isr in partitions_of(via, topic).values()), 90)
+    assert values(consume_all_confluent(via, topic, 3)) == expected
+
+
 # =========================================================================
 # Kubernetes (seed 003): offline checks of deploy/k8s
 # =========================================================================
