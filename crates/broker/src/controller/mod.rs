@@ -69,9 +69,14 @@
 //!   API to the controller and bumps the leader epoch when a move starts;
 //!   here the leader learns RS from the znode within a poll instead.
 //!
+//! A broker that a client addresses as the leader of a partition it still
+//! follows reads ZooKeeper at once rather than at its next poll (a new
+//! leader is usually asked before it has polled), and a follower whose
+//! leader does not know it leads yet asks again after 20 ms.
+//!
 //! Known limits: topics created by another broker are seen within a poll;
-//! the coordinator's other writes (group metadata) do not wait for the ISR
-//! as offset commits do (`offsets.commit.timeout.ms`); the high watermark
+//! group metadata written outside SyncGroup (e.g. a group becoming empty)
+//! does not wait for the ISR as commits and SyncGroup do; the high watermark
 //! is not checkpointed, so a new leader serves consumers only what its
 //! followers confirm after the election; reassignment has no throttles
 //! (`*.replication.throttled.*`) and no log-directory moves; a broker that
