@@ -66,8 +66,9 @@ fn raft_config(cfg: &KeeperConfig) -> Result<Config, EnsembleError> {
         snapshot_policy: SnapshotPolicy::LogsSinceLast(snap_every),
         // Entries kept behind a snapshot for followers that lag a little (each holds a batch).
         max_in_snapshot_log_to_keep: (snap_every / 100).clamp(10, 100),
-        // Entries hold batches: keep a replication request (and its clones) small.
-        max_payload_entries: 64,
+        // Entries hold batches (up to 256 writes): keep a replication request
+        // (and the copies openraft reads for it) to about a megabyte.
+        max_payload_entries: 16,
         ..Default::default()
     }
     .validate()
@@ -107,8 +108,13 @@ pub async fn start(
     );
     let log_store = LogStore::open(&cfg.data_log_dir.join("raft"), &snap_dir, cfg.force_sync)
         .map_err(EnsembleError::Storage)?;
-    let sm = StateMachine::new(&snap_dir, core_tx.clone(), meta.as_ref())
-        .map_err(EnsembleError::Storage)?;
+    let sm = StateMachine::new(
+        &snap_dir,
+        core_tx.clone(),
+        meta.as_ref(),
+        log_store.evictor(),
+    )
+    .map_err(EnsembleError::Storage)?;
 
     let listen = format!("{}:{}", me.host, me.peer_port);
     let addr: SocketAddr = tokio::net::lookup_host(&listen)
@@ -153,6 +159,14 @@ pub async fn start(
         core_tx.clone(),
         watch,
     ));
+    let (read_index_tx, read_index_rx) = mpsc::unbounded_channel::<u64>();
+    tokio::spawn(network::read_index(
+        my_id,
+        raft.clone(),
+        peers.clone(),
+        read_index_rx,
+        core_tx.clone(),
+    ));
     tokio::spawn(watch_role(my_id, raft.clone(), core_tx));
 
     let initialized = raft
@@ -173,8 +187,13 @@ pub async fn start(
 
     let applied = meta.as_ref().and_then(|m| m.last_log_id);
     let membership = meta.map(|m| m.last_membership).unwrap_or_default();
-    let core =
-        Core::new(cfg.clone(), state, None).with_ensemble(my_id, frontend_tx, applied, membership);
+    let core = Core::new(cfg.clone(), state, None).with_ensemble(
+        my_id,
+        frontend_tx,
+        read_index_tx,
+        applied,
+        membership,
+    );
     Ok(Started { core, raft })
 }
 
