@@ -117,6 +117,9 @@ struct Shared {
     path: PathBuf,
     /// The highest index whose append is on disk (entries above stay in memory).
     flushed: AtomicU64,
+    /// Where in the file each entry's newest record starts (kept by the writer
+    /// thread; a reader opens the file while holding it, so they match).
+    offsets: Mutex<BTreeMap<u64, u64>>,
 }
 
 impl Shared {
@@ -151,47 +154,88 @@ impl Shared {
                 }
             };
             let upto = evicted.min(end);
-            out.extend(
-                read_entries(&self.path, next, upto)
-                    .map_err(|e| StorageError::from(StorageIOError::read_logs(&e)))?,
+            let started = std::time::Instant::now();
+            let read = self
+                .read_entries(next, upto)
+                .map_err(|e| StorageError::from(StorageIOError::read_logs(&e)))?;
+            tracing::debug!(
+                "read {} entries ({next}..={upto}) back from the raft log file in {:?}",
+                read.len(),
+                started.elapsed()
             );
+            out.extend(read);
             next = upto + 1;
         }
         Ok(out)
     }
 }
 
-/// Replays the log file for the entries from `from` to `to` (inclusive).
-fn read_entries(path: &Path, from: u64, to: u64) -> std::io::Result<Vec<Entry>> {
-    let mut entries = BTreeMap::new();
-    for_each_record(path, |record, _raw| {
-        match record {
-            Record::Entry(e) if (from..=to).contains(&e.log_id.index) => {
-                entries.insert(e.log_id.index, e);
+impl Shared {
+    /// Replays the log file for the entries from `from` to `to` (inclusive):
+    /// from the record of `from` to that of `to` when their places are known
+    /// (a truncated and re-appended entry's newest record comes after its
+    /// older ones, and replaying the truncation in between drops those),
+    /// otherwise the whole file.
+    fn read_entries(&self, from: u64, to: u64) -> std::io::Result<Vec<Entry>> {
+        let (file, start, stop) = {
+            let offsets = self.offsets.lock().expect("raft log offsets lock");
+            let file = File::open(&self.path)?;
+            let start = offsets.get(&from).copied();
+            let stop = offsets.get(&to).copied().filter(|_| start.is_some());
+            (file, start.unwrap_or(0), stop)
+        };
+        let mut entries = BTreeMap::new();
+        for_each_record(file, start, |record, _raw, pos| {
+            match record {
+                Record::Entry(e) if (from..=to).contains(&e.log_id.index) => {
+                    entries.insert(e.log_id.index, e);
+                }
+                Record::TruncateFrom(index) => {
+                    entries.split_off(&index);
+                }
+                _ => {}
             }
-            Record::TruncateFrom(index) => {
-                entries.split_off(&index);
-            }
-            _ => {}
-        }
-        Ok(())
-    })?;
-    Ok(entries.into_values().collect())
+            Ok(stop != Some(pos))
+        })?;
+        Ok(entries.into_values().collect())
+    }
 }
 
-/// Calls `f` with each whole record of the file (decoded, and its framed
-/// bytes) in order, up to the first torn or corrupt one; returns where that is.
+/// Keeps `offsets` in step with a record written (or replayed) at `pos`.
+fn place(offsets: &mut BTreeMap<u64, u64>, record: &Record, pos: u64) {
+    match record {
+        Record::Entry(e) => {
+            offsets.insert(e.log_id.index, pos);
+        }
+        Record::TruncateFrom(index) => {
+            offsets.split_off(index);
+        }
+        Record::PurgedUpTo(log_id) => *offsets = offsets.split_off(&(log_id.index + 1)),
+        Record::Committed(_) => {}
+    }
+}
+
+/// Opens the log file for reading (`None` if there is none).
+fn open_existing(path: &Path) -> std::io::Result<Option<File>> {
+    match File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Calls `f` with each whole record of the file from offset `start` on
+/// (decoded, its framed bytes, its offset) in order, up to the first torn or
+/// corrupt one or until `f` says stop; returns the offset after the last.
 fn for_each_record(
-    path: &Path,
-    mut f: impl FnMut(Record, &[u8]) -> std::io::Result<()>,
+    file: File,
+    start: u64,
+    mut f: impl FnMut(Record, &[u8], u64) -> std::io::Result<bool>,
 ) -> std::io::Result<u64> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e),
-    };
+    use std::io::{Seek, SeekFrom};
     let mut r = BufReader::with_capacity(256 * 1024, file);
-    let mut pos = 0u64;
+    r.seek(SeekFrom::Start(start))?;
+    let mut pos = start;
     let mut raw = Vec::new();
     loop {
         raw.resize(8, 0);
@@ -207,8 +251,11 @@ fn for_each_record(
         let Ok(record) = bincode::deserialize::<Record>(&raw[8..]) else {
             return Ok(pos);
         };
-        f(record, &raw)?;
+        let go_on = f(record, &raw, pos)?;
         pos += raw.len() as u64;
+        if !go_on {
+            return Ok(pos);
+        }
     }
 }
 
@@ -226,15 +273,25 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(done)
 }
 
-/// Drops applied entries from memory (see the module docs); held by the
-/// state machine, which knows what was applied.
+/// A view of the log for the rest of the member: the state machine drops
+/// what it applied from memory (see the module docs); failover compares logs.
 #[derive(Clone)]
-pub struct Evictor(Arc<Shared>);
+pub struct LogView(Arc<Shared>);
 
-impl Evictor {
+impl LogView {
     pub fn applied(&self, index: u64) {
         let flushed = self.0.flushed.load(Ordering::Acquire);
         self.0.lock().evict(index.min(flushed), MEM_BUDGET_BYTES);
+    }
+
+    /// The last entry appended (openraft's metrics may lag behind it).
+    pub fn last_log_id(&self) -> Option<LogId> {
+        let mem = self.0.lock();
+        mem.entries
+            .values()
+            .next_back()
+            .map(|e| e.log_id)
+            .or(mem.last_purged)
     }
 }
 
@@ -243,12 +300,22 @@ enum Done {
     Nothing,
 }
 
+/// Where the entries of an appended buffer are, and what else it changes.
+enum Placed {
+    /// (index, offset in the buffer) of each entry record.
+    Entries(Vec<(u64, u64)>),
+    /// Any other record: how it changes the offsets.
+    Record(Record),
+}
+
 enum WriteCmd {
-    /// Records holding entries up to `last` (if any).
-    Append(Vec<u8>, Option<u64>, Done),
+    Append(Vec<u8>, Placed, Done),
     /// Replace the file with these records, then the records of the current
     /// file after them that hold no entry up to `purged`.
-    Compact { head: Vec<u8>, purged: u64 },
+    Compact {
+        head: Vec<u8>,
+        purged: u64,
+    },
 }
 
 /// The log storage handed to openraft.
@@ -276,10 +343,15 @@ impl LogStore {
         std::fs::create_dir_all(vote_dir)?;
         let path = log_dir.join("log");
         let mut mem = LogMem::default();
-        let pos = for_each_record(&path, |record, _raw| {
-            mem.replay(record);
-            Ok(())
-        })?;
+        let mut offsets = BTreeMap::new();
+        let pos = match open_existing(&path)? {
+            Some(file) => for_each_record(file, 0, |record, _raw, pos| {
+                place(&mut offsets, &record, pos);
+                mem.replay(record);
+                Ok(true)
+            })?,
+            None => 0,
+        };
         let size = std::fs::metadata(&path).map_or(0, |m| m.len());
         if pos != size {
             tracing::warn!(
@@ -301,6 +373,7 @@ impl LogStore {
             mem: Mutex::new(mem),
             path,
             flushed: AtomicU64::new(flushed),
+            offsets: Mutex::new(offsets),
         });
         let (tx, rx) = std::sync::mpsc::channel();
         let writer = shared.clone();
@@ -316,19 +389,25 @@ impl LogStore {
         })
     }
 
-    /// For the state machine: drops what it applied from memory.
-    pub fn evictor(&self) -> Evictor {
-        Evictor(self.shared.clone())
+    pub fn view(&self) -> LogView {
+        LogView(self.shared.clone())
     }
 
     fn queue(
         &mut self,
         bytes: Vec<u8>,
-        last: Option<u64>,
+        placed: Placed,
         done: Done,
     ) -> Result<(), StorageError<NodeId>> {
         self.written += bytes.len() as u64;
-        self.send(WriteCmd::Append(bytes, last, done))
+        self.send(WriteCmd::Append(bytes, placed, done))
+    }
+
+    /// Queues one record that holds no entry.
+    fn queue_record(&mut self, record: Record) -> Result<(), StorageError<NodeId>> {
+        let mut bytes = Vec::new();
+        frame(&record, &mut bytes);
+        self.queue(bytes, Placed::Record(record), Done::Nothing)
     }
 
     fn send(&self, cmd: WriteCmd) -> Result<(), StorageError<NodeId>> {
@@ -374,7 +453,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 fn writer_loop(
     shared: Arc<Shared>,
     mut file: File,
-    pos: u64,
+    mut pos: u64,
     force_sync: bool,
     rx: std::sync::mpsc::Receiver<WriteCmd>,
 ) {
@@ -391,16 +470,27 @@ fn writer_loop(
         let mut last_written = None;
         while let Some(c) = cmd.take() {
             match c {
-                WriteCmd::Append(bytes, last, done) => {
+                WriteCmd::Append(bytes, placed, done) => {
                     if result.is_ok() {
                         result = file.write_all(&bytes);
-                        last_written = last.or(last_written);
+                        let mut offsets = shared.offsets.lock().expect("raft log offsets lock");
+                        match placed {
+                            Placed::Entries(entries) => {
+                                for (index, at) in entries {
+                                    offsets.insert(index, pos + at);
+                                    last_written = Some(index);
+                                }
+                            }
+                            Placed::Record(record) => place(&mut offsets, &record, pos),
+                        }
+                        pos += bytes.len() as u64;
                     }
                     dones.push(done);
                 }
                 WriteCmd::Compact { head, purged } => {
                     if result.is_ok() {
-                        result = compact(path, &head, purged).and_then(|size| {
+                        result = compact(&shared, &head, purged).and_then(|size| {
+                            pos = size;
                             file = OpenOptions::new().write(true).open(path)?;
                             file.seek(SeekFrom::Start(size)).map(|_| ())
                         });
@@ -436,28 +526,36 @@ fn writer_loop(
 /// Rewrites the log file as `head` followed by the records of the current
 /// file except entries up to `purged` (and older purge and commit hints, which
 /// `head` replaces), streaming; returns the new size.
-fn compact(path: &Path, head: &[u8], purged: u64) -> std::io::Result<u64> {
+fn compact(shared: &Shared, head: &[u8], purged: u64) -> std::io::Result<u64> {
+    let path = &shared.path;
     let tmp = path.with_extension("tmp");
     let out = File::create(&tmp)?;
     let mut w = std::io::BufWriter::with_capacity(256 * 1024, &out);
     w.write_all(head)?;
     let mut size = head.len() as u64;
-    for_each_record(path, |record, raw| {
-        let keep = match record {
-            Record::Entry(e) => e.log_id.index > purged,
-            Record::TruncateFrom(_) => true,
-            Record::PurgedUpTo(_) | Record::Committed(_) => false,
-        };
-        if keep {
-            w.write_all(raw)?;
-            size += raw.len() as u64;
-        }
-        Ok(())
-    })?;
+    let mut offsets = BTreeMap::new();
+    if let Some(file) = open_existing(path)? {
+        for_each_record(file, 0, |record, raw, _pos| {
+            let keep = match &record {
+                Record::Entry(e) => e.log_id.index > purged,
+                Record::TruncateFrom(_) => true,
+                Record::PurgedUpTo(_) | Record::Committed(_) => false,
+            };
+            if keep {
+                place(&mut offsets, &record, size);
+                w.write_all(raw)?;
+                size += raw.len() as u64;
+            }
+            Ok(true)
+        })?;
+    }
     w.flush()?;
     drop(w);
     out.sync_all()?;
+    let mut current = shared.offsets.lock().expect("raft log offsets lock");
     std::fs::rename(&tmp, path)?;
+    *current = offsets;
+    drop(current);
     if let Some(dir) = path.parent() {
         File::open(dir)?.sync_all()?;
     }
@@ -522,9 +620,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     ) -> Result<(), StorageError<NodeId>> {
         // A hint for faster restarts; it is synced with the next append.
         self.lock().committed = committed;
-        let mut bytes = Vec::new();
-        frame(&Record::Committed(committed), &mut bytes);
-        self.queue(bytes, None, Done::Nothing)
+        self.queue_record(Record::Committed(committed))
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError<NodeId>> {
@@ -541,42 +637,40 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: Send,
     {
         let mut bytes = Vec::new();
-        let mut last = None;
+        let mut placed = Vec::new();
         {
             let mut mem = self.lock();
             for e in entries {
+                placed.push((e.log_id.index, bytes.len() as u64));
                 frame(&Record::Entry(e.clone()), &mut bytes);
-                last = Some(e.log_id.index);
                 mem.entries.insert(e.log_id.index, e);
             }
         }
-        self.queue(bytes, last, Done::Flushed(callback))
+        self.queue(bytes, Placed::Entries(placed), Done::Flushed(callback))
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError<NodeId>> {
         self.lock().entries.split_off(&log_id.index);
-        let mut bytes = Vec::new();
-        frame(&Record::TruncateFrom(log_id.index), &mut bytes);
-        self.queue(bytes, None, Done::Nothing)
+        self.queue_record(Record::TruncateFrom(log_id.index))
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError<NodeId>> {
-        let mut bytes = Vec::new();
         let committed = {
             let mut mem = self.lock();
             mem.purge(log_id);
             mem.committed
         };
-        frame(&Record::PurgedUpTo(log_id), &mut bytes);
         if self.written > COMPACT_AFTER_BYTES {
-            frame(&Record::Committed(committed), &mut bytes);
+            let mut head = Vec::new();
+            frame(&Record::PurgedUpTo(log_id), &mut head);
+            frame(&Record::Committed(committed), &mut head);
             self.written = 0;
             return self.send(WriteCmd::Compact {
-                head: bytes,
+                head,
                 purged: log_id.index,
             });
         }
-        self.queue(bytes, None, Done::Nothing)
+        self.queue_record(Record::PurgedUpTo(log_id))
     }
 }
 
@@ -647,7 +741,7 @@ mod tests {
 
         let mut head = Vec::new();
         frame(&Record::PurgedUpTo(entry(1, 3).log_id), &mut head);
-        compact(&dir.join("log"), &head, 3).unwrap();
+        compact(&store.shared, &head, 3).unwrap();
         drop(store);
         let store = LogStore::open(&dir, &dir, true).unwrap();
         assert_eq!(

@@ -318,7 +318,7 @@ async fn serve_peer(
                 if let Some(leader) = leader.filter(|l| Some(*l) != candidate) {
                     watch.suspect(leader);
                 }
-                watch.vote_requested(candidate, r.last_log_id.map(|l| l.index));
+                watch.vote_requested(candidate, r.last_log_id);
                 PeerResponse::Vote(raft.vote(r).await)
             }
             PeerRequest::InstallSnapshot(r) => {

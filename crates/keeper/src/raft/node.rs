@@ -108,13 +108,8 @@ pub async fn start(
     );
     let log_store = LogStore::open(&cfg.data_log_dir.join("raft"), &snap_dir, cfg.force_sync)
         .map_err(EnsembleError::Storage)?;
-    let sm = StateMachine::new(
-        &snap_dir,
-        core_tx.clone(),
-        meta.as_ref(),
-        log_store.evictor(),
-    )
-    .map_err(EnsembleError::Storage)?;
+    let sm = StateMachine::new(&snap_dir, core_tx.clone(), meta.as_ref(), log_store.view())
+        .map_err(EnsembleError::Storage)?;
 
     let listen = format!("{}:{}", me.host, me.peer_port);
     let addr: SocketAddr = tokio::net::lookup_host(&listen)
@@ -129,6 +124,7 @@ pub async fn start(
             source,
         })?;
 
+    let log_view = log_store.view();
     let config = Arc::new(raft_config(cfg)?);
     let raft = Raft::new(
         my_id,
@@ -142,7 +138,7 @@ pub async fn start(
     .await
     .map_err(|e| EnsembleError::Raft(e.to_string()))?;
 
-    let watch = LeaderWatch::new(raft.clone(), my_id, peers.clone());
+    let watch = LeaderWatch::new(raft.clone(), my_id, peers.clone(), log_view);
     let (frontend_tx, frontend_rx) = mpsc::unbounded_channel::<FrontendMsg>();
     tokio::spawn(network::serve(
         listener,

@@ -60,7 +60,7 @@ pub struct StateMachine {
     /// The last log id of the snapshot file on disk.
     on_disk: OnDisk,
     /// Drops applied entries from the log's memory.
-    evictor: super::log_store::Evictor,
+    log: super::log_store::LogView,
 }
 
 /// Built and received snapshots may finish in any order: the newer stays.
@@ -179,7 +179,7 @@ impl StateMachine {
         dir: &Path,
         core: mpsc::Sender<CoreMsg>,
         loaded: Option<&SnapshotMeta>,
-        evictor: super::log_store::Evictor,
+        log: super::log_store::LogView,
     ) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let applied = Applied {
@@ -194,7 +194,7 @@ impl StateMachine {
             path: dir.join("snapshot"),
             snapshots_built: 0,
             on_disk: Arc::new(Mutex::new(loaded.and_then(|m| m.last_log_id))),
-            evictor,
+            log,
         })
     }
 
@@ -274,7 +274,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let last = entries.last().map(|e| e.log_id.index);
         self.tell(ToCore::Applied(entries)).await?;
         if let Some(last) = last {
-            self.evictor.applied(last);
+            self.log.applied(last);
         }
         Ok(vec![(); n])
     }
