@@ -233,17 +233,22 @@ fn for_each_record(
     mut f: impl FnMut(Record, &[u8], u64) -> std::io::Result<bool>,
 ) -> std::io::Result<u64> {
     use std::io::{Seek, SeekFrom};
+    let size = file.metadata()?.len();
     let mut r = BufReader::with_capacity(256 * 1024, file);
     r.seek(SeekFrom::Start(start))?;
     let mut pos = start;
-    let mut raw = Vec::new();
+    let mut raw = vec![0u8; 8];
     loop {
-        raw.resize(8, 0);
+        raw.truncate(8);
         if read_full(&mut r, &mut raw)? < 8 {
             return Ok(pos);
         }
         let crc = u32::from_be_bytes(raw[..4].try_into().expect("4 bytes"));
         let len = u32::from_be_bytes(raw[4..8].try_into().expect("4 bytes")) as usize;
+        // A torn length could claim more than the file holds.
+        if pos + 8 + len as u64 > size {
+            return Ok(pos);
+        }
         raw.resize(8 + len, 0);
         if read_full(&mut r, &mut raw[8..])? < len || crc32c::crc32c(&raw[4..]) != crc {
             return Ok(pos);
