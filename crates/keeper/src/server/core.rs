@@ -1336,6 +1336,16 @@ mod ensemble_tests {
                 .handle(CoreMsg::Raft(ToCore::Applied(vec![entry])));
         }
 
+        fn sync(&mut self, xid: i32) {
+            self.core.handle(CoreMsg::Request {
+                conn: 7,
+                xid,
+                opcode: op::SYNC,
+                req: Ok(Request::Sync { path: "/".into() }),
+                received: Instant::now(),
+            });
+        }
+
         fn create(&mut self, xid: i32, path: &str) {
             let op = WriteOp::Create {
                 opcode: op::CREATE,
@@ -1399,13 +1409,7 @@ mod ensemble_tests {
     #[test]
     fn sync_answers_once_its_read_index_is_applied_and_holds_later_requests() {
         let mut h = Harness::new();
-        h.core.handle(CoreMsg::Request {
-            conn: 7,
-            xid: 1,
-            opcode: op::SYNC,
-            req: Ok(Request::Sync { path: "/".into() }),
-            received: Instant::now(),
-        });
+        h.sync(1);
         let seq = h.reads.try_recv().expect("a read index is asked for");
         h.create(2, "/after-sync");
         assert!(
@@ -1430,13 +1434,7 @@ mod ensemble_tests {
     #[test]
     fn sync_without_a_read_index_loses_the_connection() {
         let mut h = Harness::new();
-        h.core.handle(CoreMsg::Request {
-            conn: 7,
-            xid: 1,
-            opcode: op::SYNC,
-            req: Ok(Request::Sync { path: "/".into() }),
-            received: Instant::now(),
-        });
+        h.sync(1);
         let seq = h.reads.try_recv().unwrap();
         h.core.handle(CoreMsg::ReadIndex {
             seqs: vec![seq],
