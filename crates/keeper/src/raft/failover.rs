@@ -3,14 +3,15 @@
 //! When the leader's process is gone — its peer port refuses connections, as
 //! after kill -9 — there is nothing to wait for: each follower that notices
 //! starts an election at once (which also ends its lease), and repeats it,
-//! the lower ids sooner, until some leader emerges, but not while a candidate
-//! it voted for is taking over (a new campaign would depose it). A follower that is asked for its
-//! vote by a candidate that can win it (a longer log, or as long and a lower
-//! id) stops campaigning for a while: two followers that both kept
-//! campaigning, the one with the shorter log bumping the term faster, could
-//! keep each other from winning until openraft's own timeouts (lease plus
-//! election timeout, up to 6 s) took over. A leader that merely hangs or is
-//! cut off still costs the election timeout.
+//! the lower ids sooner, until some leader emerges. Two rules keep the
+//! campaigns from blocking each other (which left the election to openraft's
+//! lease plus election timeout, 4.5-6 s and more):
+//! - a follower that voted for another candidate gives it a moment to take
+//!   over (a campaign of its own would depose the new leader);
+//! - a follower asked for its vote by a candidate that can win it (a longer
+//!   log, or as long and a lower id) stops campaigning for a while.
+//!
+//! A leader that merely hangs or is cut off still costs the election timeout.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
