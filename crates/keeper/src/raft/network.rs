@@ -289,7 +289,9 @@ pub async fn serve(
                 tracing::debug!("peer connection {addr} closed: {e}");
             }
             // A leader's replication connection ended: is the leader gone?
-            if let Some(leader) = from_leader {
+            // (openraft opens a connection for each leadership check of a
+            // read index; those carry one AppendEntries and end by design.)
+            if let Some((leader, _)) = from_leader.filter(|(_, requests)| *requests > 1) {
                 watch.suspect(leader);
             }
         });
@@ -301,13 +303,15 @@ async fn serve_peer(
     raft: &Raft,
     core: mpsc::Sender<CoreMsg>,
     frontend: &mpsc::UnboundedSender<FrontendMsg>,
-    from_leader: &mut Option<NodeId>,
+    from_leader: &mut Option<(NodeId, u32)>,
     watch: &LeaderWatch,
 ) -> std::io::Result<()> {
     while let Some(req) = read_frame::<PeerRequest>(&mut stream).await? {
         let resp = match req {
             PeerRequest::AppendEntries(r) => {
-                *from_leader = Some(r.vote.leader_id().voted_for().unwrap_or_default());
+                let leader = r.vote.leader_id().voted_for().unwrap_or_default();
+                let seen = from_leader.map_or(0, |(_, n)| n);
+                *from_leader = Some((leader, seen.saturating_add(1)));
                 PeerResponse::AppendEntries(raft.append_entries(r).await)
             }
             PeerRequest::Vote(r) => {
