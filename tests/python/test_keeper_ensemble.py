@@ -200,16 +200,42 @@ def test_sessions_belong_to_the_ensemble(ensemble, clients):
 
 
 def test_sync_makes_the_next_read_linearizable(ensemble, clients):
+    """A write acknowledged through one server is seen through any other
+    after `sync` there: leader to follower, follower to follower, follower
+    to leader."""
     leader = ensemble.wait_leader()
-    follower = ensemble.followers()[0]
-    writer = clients(leader.hosts)
-    reader = clients(follower.hosts)
+    f1, f2 = ensemble.followers()[:2]
     path = f"/s-{uuid.uuid4().hex[:8]}"
-    writer.create(path, b"0")
-    for i in range(1, 30):
-        writer.set(path, str(i).encode())
-        reader.sync(path)
-        assert reader.get(path)[0] == str(i).encode()
+    clients(leader.hosts).create(path, b"0")
+    i = 0
+    for a, b in ((leader, f1), (f1, f2), (f2, leader)):
+        writer = clients(a.hosts)
+        reader = clients(b.hosts)
+        for _ in range(15):
+            i += 1
+            writer.set(path, str(i).encode())
+            reader.sync(path)
+            assert reader.get(path)[0] == str(i).encode(), (a, b)
+
+
+def test_sync_is_answered_in_order_with_pipelined_requests(ensemble, clients):
+    """sync, write, sync, read sent without waiting: the replies come back in
+    request order (a client checks xids) and the read sees the write."""
+    follower = ensemble.followers()[0]
+    k = clients(follower.hosts)
+    root = f"/so-{uuid.uuid4().hex[:8]}"
+    k.create(root)
+    pending = []
+    for i in range(50):
+        pending.append(k.sync_async(root))
+        pending.append(k.create_async(f"{root}/n{i}"))
+        pending.append(k.sync_async(root))
+        pending.append(k.get_children_async(root))
+    for i in range(50):
+        pending[4 * i].get(timeout=30)
+        pending[4 * i + 1].get(timeout=30)
+        pending[4 * i + 2].get(timeout=30)
+        assert len(pending[4 * i + 3].get(timeout=30)) >= i + 1
 
 
 # ============================================================================ failover
@@ -404,6 +430,28 @@ def test_leader_without_a_majority_stops_serving(ensemble, clients):
     ensemble.wait_leader()
     retry(lambda: k.create(f"{root}/majority"))
     assert retry(lambda: k.exists(f"{root}/majority")) is not None
+
+
+def test_status_fails_on_a_member_without_a_quorum(ensemble):
+    """Two of three members stopped: the survivor answers `srvr` without a
+    Mode line, so `rill keeper status` and bin/zkServer.sh status exit
+    non-zero with zkServer.sh's message (health checks rely on it)."""
+    survivor = ensemble.followers()[0]
+    for s in ensemble:
+        if s is not survivor:
+            s.stop()
+    wait_until(lambda: survivor.mode() is None, timeout=30, msg="survivor to stop serving")
+    if ensemble.kind != "rill":
+        return
+    zk_server = os.path.join(os.path.dirname(__file__), "..", "..", "bin", "zkServer.sh")
+    env = dict(os.environ, RILL_BIN=rill_bin())
+    for argv in ([rill_bin(), "keeper", "status", "--config", survivor.cfg_path],
+                 [zk_server, "status", survivor.cfg_path]):
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env)
+        assert p.returncode != 0, (argv, p)
+        assert "Error contacting service. It is probably not running." in p.stdout, p
+        assert "Mode:" not in p.stdout
+        assert "not serving requests" in p.stderr, p.stderr
 
 
 def test_stopped_leader_is_replaced_and_rejoins_as_follower(ensemble, clients):

@@ -27,7 +27,9 @@ pub struct KeeperArgs {
 
 #[derive(Subcommand)]
 enum KeeperAction {
-    /// Print the server's mode (`Mode: standalone|leader|follower`), like `zkServer.sh status`.
+    /// Print the server's mode (`Mode: standalone|leader|follower`), like
+    /// `zkServer.sh status`; exits 1 when it does not answer or serves no
+    /// requests (an ensemble member without a quorum).
     Status,
     /// Ask every server.N of the config for its mode (leader, follower, ...).
     Ensemble,
@@ -131,19 +133,27 @@ fn status(config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
         addr.ip()
     );
     match ask_mode(addr) {
-        Some(mode) => {
+        Some(Ok(mode)) => {
             println!("{mode}");
             Ok(ExitCode::SUCCESS)
         }
-        None => {
-            eprintln!("Error contacting service. It is probably not running.");
+        other => {
+            // zkServer.sh's words (it greps `srvr` for a Mode line, which a
+            // member without a quorum does not have), then why.
+            println!("Error contacting service. It is probably not running.");
+            if other.is_some() {
+                eprintln!(
+                    "The server at {addr} answers but is not serving requests: it is an ensemble member without a quorum (looking for a leader)."
+                );
+            }
             Ok(ExitCode::FAILURE)
         }
     }
 }
 
-/// The `Mode: ...` line of a server's `srvr` answer.
-fn ask_mode(addr: SocketAddr) -> Option<String> {
+/// The `Mode: ...` line of a server's `srvr` answer; `Err` when the server
+/// answers that it is not serving (no quorum); `None` when it does not answer.
+fn ask_mode(addr: SocketAddr) -> Option<Result<String, NotServing>> {
     let answer = (|| -> std::io::Result<String> {
         let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -154,11 +164,14 @@ fn ask_mode(addr: SocketAddr) -> Option<String> {
     })();
     let answer = answer.ok()?;
     match answer.lines().find(|l| l.starts_with("Mode:")) {
-        Some(mode) => Some(mode.to_owned()),
-        None if answer.contains("not currently serving") => Some("Mode: looking".into()),
+        Some(mode) => Some(Ok(mode.to_owned())),
+        None if answer.contains("not currently serving") => Some(Err(NotServing)),
         None => None,
     }
 }
+
+/// A server that answers `srvr` with "not currently serving requests".
+struct NotServing;
 
 /// `rill keeper ensemble`: every server.N with its client address and mode.
 fn ensemble_status(config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
@@ -179,7 +192,11 @@ fn ensemble_status(config: Option<&PathBuf>) -> anyhow::Result<ExitCode> {
             .and_then(|mut a| a.next());
         let mode = addr.and_then(ask_mode);
         let mode = match mode {
-            Some(m) => m.trim_start_matches("Mode: ").to_owned(),
+            Some(Ok(m)) => m.trim_start_matches("Mode: ").to_owned(),
+            Some(Err(NotServing)) => {
+                all_up = false;
+                "looking (not serving: no quorum)".to_owned()
+            }
             None => {
                 all_up = false;
                 "not running".to_owned()

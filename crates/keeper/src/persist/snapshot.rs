@@ -30,9 +30,22 @@ pub fn encode(state: &KeeperState) -> Vec<u8> {
 }
 
 /// A writer that keeps a running CRC-32C of what passes through it.
-struct CrcWriter<W> {
+pub(crate) struct CrcWriter<W> {
     inner: W,
     crc: u32,
+}
+
+impl<W: Write> CrcWriter<W> {
+    pub(crate) fn new(inner: W) -> Self {
+        CrcWriter { inner, crc: 0 }
+    }
+
+    /// Writes the CRC of everything written so far (not itself covered) and flushes.
+    pub(crate) fn finish(mut self) -> std::io::Result<W> {
+        self.inner.write_all(&self.crc.to_be_bytes())?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
 }
 
 impl<W: Write> Write for CrcWriter<W> {
@@ -48,8 +61,8 @@ impl<W: Write> Write for CrcWriter<W> {
 
 /// Streams `state` into `w` record by record, so a snapshot needs neither a
 /// copy of the tree nor a buffer of the whole file.
-fn encode_into(state: &KeeperState, w: impl Write) -> std::io::Result<()> {
-    let mut w = CrcWriter { inner: w, crc: 0 };
+pub(crate) fn encode_into(state: &KeeperState, w: impl Write) -> std::io::Result<()> {
+    let mut w = CrcWriter::new(w);
     let mut rec: Vec<u8> = Vec::with_capacity(256);
     rec.put_slice(MAGIC);
     rec.put_u32(VERSION);
@@ -77,9 +90,7 @@ fn encode_into(state: &KeeperState, w: impl Write) -> std::io::Result<()> {
         rec.put_i64(n.pzxid);
         w.write_all(&rec)?;
     }
-    let crc = w.crc;
-    w.inner.write_all(&crc.to_be_bytes())?;
-    w.inner.flush()
+    w.finish().map(drop)
 }
 
 pub fn decode(bytes: &[u8]) -> Result<KeeperState, String> {

@@ -33,10 +33,23 @@
 //! - `<dataDir>/raft/vote`: the last vote (see [`log_store`]).
 //! - `<dataDir>/raft/snapshot`: the newest snapshot (see [`state_machine`]).
 //!
+//! # sync
+//! `sync` is a linearizable read point, not a log entry: the leader confirms
+//! its lead with a quorum (openraft's `get_read_log_id`, the first half of
+//! `ensure_linearizable`) and names the committed index; the server that got
+//! the `sync` (the leader itself, or a follower that asked it on the peer
+//! port) answers once it has applied that index, in order with the client's
+//! other requests (see [`network::read_index`]).
+//!
 //! # Quorum loss
 //! A leader that heard from no majority for [`node::QUORUM_LOSS_MS`] stops
 //! serving: it disconnects its clients and refuses new sessions, so they move
-//! to a member of the majority. A follower whose leader is gone keeps its
+//! to a member of the majority (with their sessions and ephemerals). Until
+//! then, writes sent to it wait and are never acknowledged (no majority
+//! stores them; the new leader's log replaces them), while reads are still
+//! answered from its own state, which may be older than the majority's (as
+//! in ZooKeeper, whose leader waits syncLimit ticks); `sync` fails, having
+//! no quorum to confirm a read index. A follower whose leader is gone keeps its
 //! clients while a new leader is elected (their writes wait for it) and
 //! disconnects them if none appears within the same time. There is no
 //! read-only mode (`isro` answers `rw`; a member without quorum refuses sessions).
@@ -68,8 +81,9 @@ pub type NodeId = u64;
 pub enum Command {
     /// A resolved transaction, encoded with [`crate::txn::Txn::encode`] (its zxid field is 0).
     Txn(Vec<u8>),
-    /// Changes nothing; `sync` waits for it so the next read sees every write
-    /// committed before the sync (ZooKeeper sends sync through the leader too).
+    /// Changes nothing. Earlier versions proposed it for `sync`; `sync` now
+    /// uses a read index (see [`network::read_index`]). Kept so that logs
+    /// holding one still decode.
     Barrier,
 }
 
@@ -134,6 +148,21 @@ pub type Entry = openraft::Entry<TypeConfig>;
 pub type LogId = openraft::LogId<NodeId>;
 pub type Membership = openraft::StoredMembership<NodeId, openraft::BasicNode>;
 pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, openraft::BasicNode>;
+
+/// Roughly the bytes an entry holds (to bound requests and memory by size).
+pub fn entry_bytes(e: &Entry) -> usize {
+    match &e.payload {
+        openraft::EntryPayload::Normal(batch) => batch
+            .proposals
+            .iter()
+            .map(|p| match &p.command {
+                Command::Txn(b) => b.len() + 48,
+                Command::Barrier => 48,
+            })
+            .sum(),
+        _ => 64,
+    }
+}
 
 /// The zxid of the proposal at `position` in the entry at `log_id` (see the module docs).
 pub fn zxid_of(log_id: &LogId, position: usize) -> i64 {

@@ -38,20 +38,6 @@ const HOLD_WRITES: Duration = Duration::from_millis(super::node::QUORUM_LOSS_MS)
 /// fsync included), so a batch of large znodes is sent in parts.
 const APPEND_BUDGET_BYTES: usize = 2 * 1024 * 1024;
 
-fn entry_size(e: &super::Entry) -> usize {
-    match &e.payload {
-        openraft::EntryPayload::Normal(batch) => batch
-            .proposals
-            .iter()
-            .map(|p| match &p.command {
-                super::Command::Txn(b) => b.len() + 32,
-                super::Command::Barrier => 32,
-            })
-            .sum(),
-        _ => 64,
-    }
-}
-
 #[derive(Serialize, Deserialize)]
 pub enum PeerRequest {
     AppendEntries(AppendEntriesRequest<TypeConfig>),
@@ -61,6 +47,9 @@ pub enum PeerRequest {
     Forward(Vec<Proposal>),
     /// One-way: sessions that showed activity at the sender.
     Touch(Vec<i64>),
+    /// A follower's `sync`: the leader confirms its lead with a quorum and
+    /// answers the log index a linearizable read must wait for.
+    ReadIndex,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -70,6 +59,8 @@ pub enum PeerResponse {
     InstallSnapshot(
         Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
     ),
+    /// The read index, or why the leader could not confirm it.
+    ReadIndex(Result<u64, String>),
 }
 
 async fn write_frame<T: Serialize>(stream: &mut TcpStream, msg: &T) -> std::io::Result<()> {
@@ -204,7 +195,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         let mut partial = None;
         let mut total = 0;
         if let Some(cut) = rpc.entries.iter().position(|e| {
-            total += entry_size(e);
+            total += super::entry_bytes(e);
             total > APPEND_BUDGET_BYTES
         }) {
             rpc.entries.truncate(cut.max(1));
@@ -298,7 +289,9 @@ pub async fn serve(
                 tracing::debug!("peer connection {addr} closed: {e}");
             }
             // A leader's replication connection ended: is the leader gone?
-            if let Some(leader) = from_leader {
+            // (openraft opens a connection for each leadership check of a
+            // read index; those carry one AppendEntries and end by design.)
+            if let Some((leader, _)) = from_leader.filter(|(_, requests)| *requests > 1) {
                 watch.suspect(leader);
             }
         });
@@ -310,13 +303,15 @@ async fn serve_peer(
     raft: &Raft,
     core: mpsc::Sender<CoreMsg>,
     frontend: &mpsc::UnboundedSender<FrontendMsg>,
-    from_leader: &mut Option<NodeId>,
+    from_leader: &mut Option<(NodeId, u32)>,
     watch: &LeaderWatch,
 ) -> std::io::Result<()> {
     while let Some(req) = read_frame::<PeerRequest>(&mut stream).await? {
         let resp = match req {
             PeerRequest::AppendEntries(r) => {
-                *from_leader = Some(r.vote.leader_id().voted_for().unwrap_or_default());
+                let leader = r.vote.leader_id().voted_for().unwrap_or_default();
+                let seen = from_leader.map_or(0, |(_, n)| n);
+                *from_leader = Some((leader, seen.saturating_add(1)));
                 PeerResponse::AppendEntries(raft.append_entries(r).await)
             }
             PeerRequest::Vote(r) => {
@@ -327,6 +322,7 @@ async fn serve_peer(
                 if let Some(leader) = leader.filter(|l| Some(*l) != candidate) {
                     watch.suspect(leader);
                 }
+                watch.vote_requested(candidate, r.last_log_id);
                 PeerResponse::Vote(raft.vote(r).await)
             }
             PeerRequest::InstallSnapshot(r) => {
@@ -344,10 +340,105 @@ async fn serve_peer(
                 let _ = core.send(CoreMsg::Touch(sessions)).await;
                 continue;
             }
+            PeerRequest::ReadIndex => PeerResponse::ReadIndex(local_read_index(raft).await),
         };
         write_frame(&mut stream, &resp).await?;
     }
     Ok(())
+}
+
+// ---- linearizable reads: `sync` ----
+
+/// The index of the log entry a linearizable read must wait for, asked of
+/// openraft on the leader: it confirms the lead with a quorum of heartbeats
+/// (so no newer leader can have committed anything) and answers the highest
+/// committed index (or its own term's first entry, if that is not committed yet).
+async fn local_read_index(raft: &Raft) -> Result<u64, String> {
+    match raft.get_read_log_id().await {
+        Ok((read, _applied)) => Ok(read.map_or(0, |l| l.index)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// How long a read index may take (a heartbeat round trip, or an election
+/// when no leader is known) before the `sync`s waiting for it fail.
+const READ_INDEX_TIMEOUT: Duration = Duration::from_millis(super::node::QUORUM_LOSS_MS);
+
+/// Serves the core's `sync`s: every request waiting when a read index is
+/// asked for shares it (they all arrived before it was asked). Asks openraft
+/// when this server leads, otherwise the leader over a request/response
+/// connection of its own. The core answers each `sync` once it has applied
+/// the entry at that index, so the read after it sees every write committed
+/// before the `sync` began (ZooKeeper's sync guarantee, made linearizable).
+pub async fn read_index(
+    my_id: NodeId,
+    raft: Raft,
+    peers: BTreeMap<NodeId, String>,
+    mut rx: mpsc::UnboundedReceiver<u64>,
+    core: mpsc::Sender<CoreMsg>,
+) {
+    let mut link: Option<PeerClient> = None;
+    let mut seqs = Vec::new();
+    loop {
+        if rx.recv_many(&mut seqs, 4096).await == 0 {
+            return;
+        }
+        let started = Instant::now();
+        let index = loop {
+            let leader = raft.metrics().borrow().current_leader;
+            let asked = match leader {
+                Some(l) if l == my_id => Some(local_read_index(&raft).await),
+                Some(l) => Some(remote_read_index(&mut link, l, &peers).await),
+                None => None,
+            };
+            match asked {
+                Some(Ok(index)) => break Some(index),
+                Some(Err(e)) => tracing::debug!("read index: {e}"),
+                None => {}
+            }
+            // No leader, or it changed under us: try the next one for a while.
+            if started.elapsed() > READ_INDEX_TIMEOUT {
+                break None;
+            }
+            let mut metrics = raft.metrics();
+            let _ = tokio::time::timeout(Duration::from_millis(50), metrics.changed()).await;
+        };
+        let msg = CoreMsg::ReadIndex {
+            seqs: std::mem::take(&mut seqs),
+            index,
+        };
+        if core.send(msg).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn remote_read_index(
+    link: &mut Option<PeerClient>,
+    leader: NodeId,
+    peers: &BTreeMap<NodeId, String>,
+) -> Result<u64, String> {
+    if link.as_ref().is_none_or(|c| c.target != leader) {
+        let addr = peers
+            .get(&leader)
+            .ok_or_else(|| format!("no address for leader {leader}"))?;
+        *link = Some(PeerClient {
+            target: leader,
+            addr: addr.clone(),
+            stream: None,
+        });
+    }
+    let client = link.as_mut().expect("set above");
+    match client
+        .call(PeerRequest::ReadIndex, READ_INDEX_TIMEOUT)
+        .await
+    {
+        Ok(PeerResponse::ReadIndex(r)) => r,
+        Ok(_) => Err("mismatched peer response".into()),
+        Err(CallError::Unreachable(e) | CallError::Network(e)) => {
+            Err(format!("leader {leader}: {e}"))
+        }
+    }
 }
 
 // ---- the write frontend: proposals go to the leader ----

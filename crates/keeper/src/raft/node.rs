@@ -66,8 +66,9 @@ fn raft_config(cfg: &KeeperConfig) -> Result<Config, EnsembleError> {
         snapshot_policy: SnapshotPolicy::LogsSinceLast(snap_every),
         // Entries kept behind a snapshot for followers that lag a little (each holds a batch).
         max_in_snapshot_log_to_keep: (snap_every / 100).clamp(10, 100),
-        // Entries hold batches: keep a replication request (and its clones) small.
-        max_payload_entries: 64,
+        // Entries hold batches (up to 256 writes): keep a replication request
+        // (and the copies openraft reads for it) to about a megabyte.
+        max_payload_entries: 16,
         ..Default::default()
     }
     .validate()
@@ -107,7 +108,7 @@ pub async fn start(
     );
     let log_store = LogStore::open(&cfg.data_log_dir.join("raft"), &snap_dir, cfg.force_sync)
         .map_err(EnsembleError::Storage)?;
-    let sm = StateMachine::new(&snap_dir, core_tx.clone(), meta.as_ref())
+    let sm = StateMachine::new(&snap_dir, core_tx.clone(), meta.as_ref(), log_store.view())
         .map_err(EnsembleError::Storage)?;
 
     let listen = format!("{}:{}", me.host, me.peer_port);
@@ -123,6 +124,7 @@ pub async fn start(
             source,
         })?;
 
+    let log_view = log_store.view();
     let config = Arc::new(raft_config(cfg)?);
     let raft = Raft::new(
         my_id,
@@ -136,7 +138,7 @@ pub async fn start(
     .await
     .map_err(|e| EnsembleError::Raft(e.to_string()))?;
 
-    let watch = LeaderWatch::new(raft.clone(), my_id, peers.clone());
+    let watch = LeaderWatch::new(raft.clone(), my_id, peers.clone(), log_view);
     let (frontend_tx, frontend_rx) = mpsc::unbounded_channel::<FrontendMsg>();
     tokio::spawn(network::serve(
         listener,
@@ -152,6 +154,14 @@ pub async fn start(
         frontend_rx,
         core_tx.clone(),
         watch,
+    ));
+    let (read_index_tx, read_index_rx) = mpsc::unbounded_channel::<u64>();
+    tokio::spawn(network::read_index(
+        my_id,
+        raft.clone(),
+        peers.clone(),
+        read_index_rx,
+        core_tx.clone(),
     ));
     tokio::spawn(watch_role(my_id, raft.clone(), core_tx));
 
@@ -173,8 +183,13 @@ pub async fn start(
 
     let applied = meta.as_ref().and_then(|m| m.last_log_id);
     let membership = meta.map(|m| m.last_membership).unwrap_or_default();
-    let core =
-        Core::new(cfg.clone(), state, None).with_ensemble(my_id, frontend_tx, applied, membership);
+    let core = Core::new(cfg.clone(), state, None).with_ensemble(
+        my_id,
+        frontend_tx,
+        read_index_tx,
+        applied,
+        membership,
+    );
     Ok(Started { core, raft })
 }
 

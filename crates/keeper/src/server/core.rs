@@ -74,6 +74,11 @@ pub enum CoreMsg {
     Touch(Vec<i64>),
     /// Proposals that could not be handed to a leader.
     ProposalsFailed(Vec<u64>),
+    /// The read index for these `sync`s (`None`: no leader confirmed one).
+    ReadIndex {
+        seqs: Vec<u64>,
+        index: Option<u64>,
+    },
 }
 
 /// Commands to the log writer thread.
@@ -99,7 +104,7 @@ enum Origin {
         opcode: i32,
         received: Instant,
     },
-    /// A `sync` waiting for its barrier entry (ensemble mode).
+    /// A `sync` waiting for its read index (ensemble mode).
     Sync {
         conn: ConnId,
         xid: i32,
@@ -122,8 +127,12 @@ impl Origin {
 struct Ensemble {
     my_id: NodeId,
     frontend: mpsc::UnboundedSender<FrontendMsg>,
+    /// `sync`s asking for a read index (see [`raft::network::read_index`]).
+    read_index: mpsc::UnboundedSender<u64>,
     next_seq: u64,
     pending: HashMap<u64, Origin>,
+    /// `sync`s with their read index, waiting until it is applied here.
+    syncs: Vec<(u64, Origin)>,
     role: Role,
     applied: Option<LogId>,
     membership: Membership,
@@ -146,6 +155,9 @@ struct Conn {
     auth: Vec<crate::proto::Id>,
     /// Writes sent to the log and not yet applied (the handshake counts as one).
     inflight: usize,
+    /// A `sync` is waiting: everything after it waits too, writes included
+    /// (a write is not ordered behind it by the log, as earlier writes are).
+    syncing: bool,
     blocked: VecDeque<(i32, i32, Result<Request, ErrorCode>, Instant)>,
     stats: ConnStats,
 }
@@ -219,14 +231,17 @@ impl Core {
         mut self,
         my_id: NodeId,
         frontend: mpsc::UnboundedSender<FrontendMsg>,
+        read_index: mpsc::UnboundedSender<u64>,
         applied: Option<LogId>,
         membership: Membership,
     ) -> Self {
         self.ensemble = Some(Ensemble {
             my_id,
             frontend,
+            read_index,
             next_seq: 1,
             pending: HashMap::new(),
+            syncs: Vec::new(),
             role: Role::default(),
             applied,
             membership,
@@ -280,6 +295,7 @@ impl Core {
                     }
                 }
             }
+            CoreMsg::ReadIndex { seqs, index } => self.on_read_index(seqs, index),
             CoreMsg::ProposalsFailed(seqs) => {
                 for seq in seqs {
                     let origin = self.ensemble.as_mut().and_then(|e| e.pending.remove(&seq));
@@ -301,6 +317,7 @@ impl Core {
             session: 0,
             auth: vec![crate::proto::Id::new("ip", &addr.ip().to_string())],
             inflight: 1,
+            syncing: false,
             blocked: VecDeque::new(),
             stats: ConnStats::new(wall_ms()),
         };
@@ -426,6 +443,7 @@ impl Core {
                 tracing::info!("no leader for a while: disconnecting clients");
                 e.looking = None;
                 e.pending.clear();
+                e.syncs.clear();
                 self.close_all_conns();
                 return;
             }
@@ -490,7 +508,7 @@ impl Core {
                 e.touched.insert(c.session);
             }
         }
-        if !c.blocked.is_empty() || (c.inflight > 0 && !is_write(&req)) {
+        if c.syncing || !c.blocked.is_empty() || (c.inflight > 0 && !is_write(&req)) {
             c.blocked.push_back((xid, opcode, req, received));
             return;
         }
@@ -539,8 +557,8 @@ impl Core {
                 TxnKind::CloseSession
             }
             Request::Sync { path } if self.ensemble.is_some() => {
-                c.inflight += 1;
-                self.submit(Command::Barrier, Origin::Sync { conn, xid, path });
+                c.syncing = true;
+                self.sync(Origin::Sync { conn, xid, path });
                 return;
             }
             read => {
@@ -767,11 +785,13 @@ impl Core {
                 for entry in entries {
                     self.apply_entry(entry);
                 }
+                self.answer_syncs();
             }
-            ToCore::Snapshot(reply) => {
+            ToCore::Snapshot { id, path, reply } => {
                 let Some(e) = &self.ensemble else { return };
-                let bytes = persist::snapshot::encode(&self.state);
-                let _ = reply.send((bytes, e.applied, e.membership.clone()));
+                let meta = raft::state_machine::snapshot_meta(e.applied, e.membership.clone(), id);
+                let written = raft::state_machine::write_unsynced(&path, &meta, &self.state);
+                let _ = reply.send(written.map(|pending| (meta, pending)));
             }
             ToCore::Install { state, meta } => {
                 self.state = *state;
@@ -840,18 +860,57 @@ impl Core {
                     }
                 }
             },
-            Command::Barrier => {
-                self.advance_zxid(zxid);
-                if let Origin::Sync { conn, xid, path } = origin {
-                    let mut body = Vec::new();
-                    body.put_string(&path);
-                    self.send(conn, frame::reply(xid, zxid, 0, &body));
-                    if let Some(c) = self.conns.get_mut(&conn) {
-                        c.inflight = c.inflight.saturating_sub(1);
-                    }
-                    self.drain_blocked(conn);
-                }
+            Command::Barrier => self.advance_zxid(zxid),
+        }
+    }
+
+    // ---- sync: linearizable read points (ensemble mode) ----
+
+    /// Asks for a read index; the `sync` is answered once it is applied.
+    fn sync(&mut self, origin: Origin) {
+        let Some(e) = &mut self.ensemble else { return };
+        let seq = e.next_seq;
+        e.next_seq += 1;
+        e.pending.insert(seq, origin);
+        let _ = e.read_index.send(seq);
+    }
+
+    fn on_read_index(&mut self, seqs: Vec<u64>, index: Option<u64>) {
+        let Some(e) = &mut self.ensemble else { return };
+        let origins: Vec<Origin> = seqs.iter().filter_map(|s| e.pending.remove(s)).collect();
+        let Some(index) = index else {
+            // No leader confirmed a read point: the outcome is ConnectionLoss.
+            for conn in origins.iter().filter_map(Origin::conn) {
+                self.close_conn(conn);
             }
+            return;
+        };
+        e.syncs.extend(origins.into_iter().map(|o| (index, o)));
+        self.answer_syncs();
+    }
+
+    /// Answers the `sync`s whose read index this server has applied.
+    fn answer_syncs(&mut self) {
+        let Some(e) = &mut self.ensemble else { return };
+        if e.syncs.is_empty() {
+            return;
+        }
+        let applied = e.applied.map_or(0, |l| l.index);
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            e.syncs.drain(..).partition(|(index, _)| *index <= applied);
+        e.syncs = waiting;
+        let zxid = self.state.last_zxid;
+        for (_, origin) in ready {
+            let Origin::Sync { conn, xid, path } = origin else {
+                continue;
+            };
+            let mut body = Vec::new();
+            body.put_string(&path);
+            self.send(conn, frame::reply(xid, zxid, 0, &body));
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.syncing = false;
+            }
+            self.drain_blocked(conn);
         }
     }
 
@@ -880,6 +939,7 @@ impl Core {
         if role.mode == Mode::Looking {
             if old.mode == Mode::Leader {
                 e.pending.clear();
+                e.syncs.clear();
                 self.close_all_conns();
             } else if e.looking.is_none() {
                 e.looking = Some((Instant::now(), e.next_seq));
@@ -1047,7 +1107,7 @@ impl Core {
             let Some(front) = c.blocked.front() else {
                 return;
             };
-            if c.inflight > 0 && !is_write(&front.2) {
+            if c.syncing || (c.inflight > 0 && !is_write(&front.2)) {
                 return;
             }
             let (xid, opcode, req, received) = c.blocked.pop_front().expect("front exists");
@@ -1197,6 +1257,7 @@ mod ensemble_tests {
     struct Harness {
         core: Core,
         frontend: mpsc::UnboundedReceiver<FrontendMsg>,
+        reads: mpsc::UnboundedReceiver<u64>,
         out: mpsc::UnboundedReceiver<Out>,
         index: u64,
     }
@@ -1215,9 +1276,11 @@ mod ensemble_tests {
         fn new() -> Self {
             let (tx, frontend) = mpsc::unbounded_channel();
             let cfg = KeeperConfig::with_data_dir(std::env::temp_dir());
+            let (read_index, reads) = mpsc::unbounded_channel();
             let core = Core::new(cfg, KeeperState::new(), None).with_ensemble(
                 1,
                 tx,
+                read_index,
                 None,
                 Membership::default(),
             );
@@ -1225,6 +1288,7 @@ mod ensemble_tests {
             let mut h = Harness {
                 core,
                 frontend,
+                reads,
                 out,
                 index: 0,
             };
@@ -1270,6 +1334,16 @@ mod ensemble_tests {
             };
             self.core
                 .handle(CoreMsg::Raft(ToCore::Applied(vec![entry])));
+        }
+
+        fn sync(&mut self, xid: i32) {
+            self.core.handle(CoreMsg::Request {
+                conn: 7,
+                xid,
+                opcode: op::SYNC,
+                req: Ok(Request::Sync { path: "/".into() }),
+                received: Instant::now(),
+            });
         }
 
         fn create(&mut self, xid: i32, path: &str) {
@@ -1323,6 +1397,50 @@ mod ensemble_tests {
             matches!(h.out.try_recv(), Ok(Out::Close)),
             "outcome unknown: ConnectionLoss"
         );
+    }
+
+    fn reply_xid(out: Result<Out, mpsc::error::TryRecvError>) -> i32 {
+        match out {
+            Ok(Out::Frame(f)) => i32::from_be_bytes(f[4..8].try_into().unwrap()),
+            other => panic!("expected a reply, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sync_answers_once_its_read_index_is_applied_and_holds_later_requests() {
+        let mut h = Harness::new();
+        h.sync(1);
+        let seq = h.reads.try_recv().expect("a read index is asked for");
+        h.create(2, "/after-sync");
+        assert!(
+            h.frontend.try_recv().is_err(),
+            "the write waits behind the sync"
+        );
+        h.core.handle(CoreMsg::ReadIndex {
+            seqs: vec![seq],
+            index: Some(h.index + 1),
+        });
+        assert!(
+            h.out.try_recv().is_err(),
+            "the read index is not applied yet"
+        );
+        h.commit(Vec::new());
+        assert_eq!(reply_xid(h.out.try_recv()), 1, "sync answered");
+        let write = h.proposal();
+        h.commit(vec![write]);
+        assert_eq!(reply_xid(h.out.try_recv()), 2, "then the write, in order");
+    }
+
+    #[test]
+    fn sync_without_a_read_index_loses_the_connection() {
+        let mut h = Harness::new();
+        h.sync(1);
+        let seq = h.reads.try_recv().unwrap();
+        h.core.handle(CoreMsg::ReadIndex {
+            seqs: vec![seq],
+            index: None,
+        });
+        assert!(matches!(h.out.try_recv(), Ok(Out::Close)));
     }
 
     #[test]
