@@ -82,6 +82,18 @@ enum Round {
     LeaderCatchingUp,
 }
 
+/// Errors of a leader that has not read its leadership (or our epoch) yet.
+fn leader_catching_up(code: i16) -> bool {
+    matches!(
+        ResponseError::try_from_code(code),
+        Some(
+            ResponseError::NotLeaderOrFollower
+                | ResponseError::FencedLeaderEpoch
+                | ResponseError::UnknownLeaderEpoch
+        )
+    )
+}
+
 /// The pause before asking a leader that does not know it leads yet again.
 const LEADER_CATCH_UP: Duration = Duration::from_millis(20);
 
@@ -93,15 +105,20 @@ async fn fetch_round(
 ) -> Result<Round, ClientError> {
     let truncating: Vec<&Arc<Partition>> =
         partitions.iter().filter(|p| p.take_truncation()).collect();
+    let mut catching_up = false;
     if !truncating.is_empty() {
-        truncate_to_leader(b, c, &truncating).await?;
+        catching_up = truncate_to_leader(b, c, &truncating).await?;
     }
     let ready: Vec<&Arc<Partition>> = partitions
         .iter()
         .filter(|p| !p.needs_truncation())
         .collect();
     if ready.is_empty() {
-        return Ok(Round::Idle);
+        return Ok(if catching_up {
+            Round::LeaderCatchingUp
+        } else {
+            Round::Idle
+        });
     }
     // What each partition's fetch was for: a response that arrives after a
     // leadership change must not be appended.
@@ -119,7 +136,6 @@ async fn fetch_round(
         .map(|(p, a)| ((&*p.topic, p.index), (*p, a)))
         .collect();
     let mut progress = false;
-    let mut catching_up = false;
     for t in &resp.responses {
         for pd in &t.partitions {
             let Some((p, asked)) = by_key.get(&(t.topic.0.as_str(), pd.partition_index)) else {
@@ -162,11 +178,7 @@ async fn fetch_round(
                         p.request_truncation();
                     }
                 }
-                Some(
-                    ResponseError::NotLeaderOrFollower
-                    | ResponseError::FencedLeaderEpoch
-                    | ResponseError::UnknownLeaderEpoch,
-                ) => {
+                Some(_) if leader_catching_up(pd.error_code) => {
                     // Leadership moved or the leader has not caught up with
                     // the state yet: the state sync will tell.
                     tracing::debug!("fetching {}-{}: error {}", p.topic, p.index, pd.error_code);
@@ -218,11 +230,13 @@ fn fetch_request(b: &Broker, partitions: &[&Arc<Partition>]) -> FetchRequest {
 /// Truncates each partition to where its log and the leader's agree: the
 /// end of the latest epoch both have (the smaller of the leader's end offset
 /// for our latest epoch and our own end offset for the epoch it answers).
+/// Returns whether the leader answered that it does not lead yet (it has
+/// not read its leadership from ZooKeeper): those partitions try again soon.
 async fn truncate_to_leader(
     b: &Broker,
     c: &mut BrokerClient,
     partitions: &[&Arc<Partition>],
-) -> Result<(), ClientError> {
+) -> Result<bool, ClientError> {
     let mut topics: Vec<OffsetForLeaderTopic> = Vec::new();
     let mut asked = Vec::new();
     for p in partitions {
@@ -250,7 +264,7 @@ async fn truncate_to_leader(
         }
     }
     if asked.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let req = OffsetForLeaderEpochRequest::default()
         .with_replica_id(BrokerId(b.config.broker_id))
@@ -264,6 +278,7 @@ async fn truncate_to_leader(
             return Err(e);
         }
     };
+    let mut catching_up = false;
     for t in &resp.topics {
         for r in &t.partitions {
             let Some((p, then)) = asked
@@ -283,6 +298,7 @@ async fn truncate_to_leader(
                     p.index,
                     r.error_code
                 );
+                catching_up |= leader_catching_up(r.error_code);
                 p.request_truncation();
                 continue;
             }
@@ -310,5 +326,5 @@ async fn truncate_to_leader(
             }
         }
     }
-    Ok(())
+    Ok(catching_up)
 }
