@@ -628,6 +628,8 @@ def run_register_workload(ens, path, seconds, kill_at):
                     time.sleep(0.05)
                 if kind == "read" and op["result"] is None:
                     continue  # failed reads say nothing
+                if kind == "cas" and op["arg"] is None:
+                    continue  # its read failed: the compare-and-set was never sent
                 with lock:
                     history.append(op)
         finally:
