@@ -99,40 +99,19 @@ fn compress(target: Compression, plain: &[u8], out: &mut BytesMut) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::records::{
-        Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
+    use crate::log::new_batch::{encode_batch, NewRecord};
+    use kafka_protocol::records::RecordBatchDecoder;
 
     fn encode(n: usize, compression: Compression) -> Bytes {
-        let records: Vec<Record> = (0..n)
-            .map(|i| Record {
-                transactional: false,
-                control: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                // Equal offset-sequence distance keeps the encoder to one batch.
-                sequence: i as i32,
-                timestamp: 1_700_000_000_000 + i as i64,
+        let records: Vec<NewRecord> = (0..n)
+            .map(|i| NewRecord {
                 key: Some(Bytes::from(format!("k{i}"))),
                 value: Some(Bytes::from(vec![b'v'; 100])),
-                headers: Default::default(),
-                delete_horizon: false,
+                headers: Vec::new(),
+                timestamp: 1_700_000_000_000 + i as i64,
             })
             .collect();
-        let mut out = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut out,
-            records.iter(),
-            &RecordEncodeOptions {
-                version: 2,
-                compression,
-            },
-        )
-        .unwrap();
-        out.freeze()
+        encode_batch(&records, compression).unwrap()
     }
 
     #[test]
