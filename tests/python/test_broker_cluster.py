@@ -429,6 +429,41 @@ def test_topic_changes_reach_every_broker(broker_cluster):
         time.sleep(0.2)
 
 
+def test_high_watermark_is_checkpointed(broker_cluster):
+    """Each log dir's replication-offset-checkpoint (Kafka's name and
+    format: version, count, `topic partition offset` lines) holds the high
+    watermarks, written every replica.high.watermark.checkpoint.interval.ms;
+    a broker starts its partitions from it (bounded by the log), and after
+    both brokers of an RF=2 topic are killed -9 and restarted every
+    committed record is served."""
+    c = broker_cluster(size=2, overrides={"replica.high.watermark.checkpoint.interval.ms": "200"})
+    topic = create_replicated(c, unique_topic("hwck"), rf=2)
+    lines = [f"r{i}" for i in range(100)]
+    kcat("-P", "-b", c.bootstrap, "-t", topic, "-X", "acks=all",
+         input=("\n".join(lines) + "\n").encode())
+    for b in c:
+        ckpt = os.path.join(b.log_dirs, "replication-offset-checkpoint")
+        deadline = time.monotonic() + 10
+        while True:
+            text = open(ckpt).read() if os.path.exists(ckpt) else ""
+            if f"{topic} 0 100" in text.splitlines():
+                break
+            assert time.monotonic() < deadline, (b.broker_id, text)
+            time.sleep(0.1)
+        rows = text.splitlines()
+        assert rows[0] == "0" and int(rows[1]) == len(rows) - 2, text
+    for b in c:
+        b.kill()
+    for b in c:
+        b.start()
+    c.wait_partition(topic, lambda s: len(s["isr"]) == 2, timeout=60, what="both in the ISR")
+    out = kcat("-Q", "-b", c.bootstrap, "-t", f"{topic}:0:-1").stdout.decode()
+    assert out.split()[-1] == "100", out
+    got = kcat("-C", "-b", c.bootstrap, "-t", topic, "-o", "beginning", "-c", "100", "-e",
+               "-q", timeout=30).stdout.decode().splitlines()
+    assert got == lines
+
+
 def test_rack_aware_assignment(broker_cluster):
     """With broker.rack set on every broker, each partition's replicas land on
     distinct racks (Kafka's rack-aware placement)."""

@@ -76,9 +76,11 @@
 //!
 //! Known limits: topics created by another broker are seen within a poll;
 //! group metadata written outside SyncGroup (e.g. a group becoming empty)
-//! does not wait for the ISR as commits and SyncGroup do; the high watermark
-//! is not checkpointed, so a new leader serves consumers only what its
-//! followers confirm after the election; reassignment has no throttles
+//! does not wait for the ISR as commits and SyncGroup do; high watermarks
+//! are checkpointed per log dir (`replication-offset-checkpoint`, every
+//! `replica.high.watermark.checkpoint.interval.ms` and on shutdown) and a
+//! partition starts from its checkpoint, but a new leader's high watermark
+//! moves past that only as its followers fetch; reassignment has no throttles
 //! (`*.replication.throttled.*`) and no log-directory moves; a broker that
 //! was down when a topic was deleted keeps that topic's directories (it
 //! was not told), while one that was down when a partition was moved away

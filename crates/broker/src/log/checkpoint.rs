@@ -200,6 +200,26 @@ pub fn store_offset(dir: &Path, name: &str, offset: i64) -> io::Result<()> {
     write_atomically(dir, name, encode_offset(offset).as_bytes())
 }
 
+/// File name of a log directory's high watermarks (Kafka's name and format:
+/// version 0, a count, then `topic partition offset` lines).
+pub const HIGH_WATERMARK_FILE: &str = "replication-offset-checkpoint";
+
+/// Encodes a per-directory checkpoint of partition offsets.
+pub fn encode_partition_offsets(entries: &[(String, i32, i64)]) -> String {
+    let mut out = format!("0\n{}\n", entries.len());
+    for (topic, partition, offset) in entries {
+        out.push_str(&format!("{topic} {partition} {offset}\n"));
+    }
+    out
+}
+
+pub fn decode_partition_offsets(text: &str) -> Result<Vec<(String, i32, i64)>, String> {
+    decode_checkpoint(text, 3)?
+        .into_iter()
+        .map(|f| Ok((f[0].to_owned(), parse(f[1])?, parse(f[2])?)))
+        .collect()
+}
+
 /// Reads the persisted log start offset of `dir`, if any.
 pub fn load_log_start(dir: &Path) -> io::Result<Option<i64>> {
     load_offset(dir, LOG_START_FILE)
@@ -366,6 +386,17 @@ mod tests {
         }
         assert_eq!(decode_offset(&encode_offset(42)).unwrap(), 42);
         assert!(decode_offset("0\n0\n").is_err());
+    }
+
+    #[test]
+    fn partition_offsets_round_trip() {
+        let entries = vec![("t-a".to_string(), 0, 42), ("t.b".to_string(), 7, 0)];
+        let text = encode_partition_offsets(&entries);
+        assert_eq!(text, "0\n2\nt-a 0 42\nt.b 7 0\n");
+        assert_eq!(decode_partition_offsets(&text).unwrap(), entries);
+        assert_eq!(decode_partition_offsets("0\n0\n").unwrap(), vec![]);
+        assert!(decode_partition_offsets("0\n1\nt 0\n").is_err());
+        assert!(decode_partition_offsets("0\n1\nt x 5\n").is_err());
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Weak;
 
-use super::checkpoint::sync_dir;
+use super::checkpoint::{self, sync_dir, HIGH_WATERMARK_FILE};
 use super::{LogConfig, LogError, PartitionLog};
 
 /// Kafka's clean-shutdown marker file, one per log directory.
@@ -124,6 +124,9 @@ pub struct LogManager {
     loaded: HashMap<TopicPartition, PartitionLog>,
     /// Logs handed out: alive while their [`PartitionLog`] is.
     leases: HashMap<TopicPartition, Weak<()>>,
+    /// High watermarks read from the directories' checkpoints at start-up,
+    /// until the broker takes them with its logs.
+    high_watermarks: HashMap<TopicPartition, i64>,
 }
 
 impl LogManager {
@@ -153,6 +156,7 @@ impl LogManager {
             locations: HashMap::new(),
             loaded: HashMap::new(),
             leases: HashMap::new(),
+            high_watermarks: HashMap::new(),
         };
         for (d, path) in dirs.iter().enumerate() {
             if manager.dirs.iter().any(|l| l.path == *path) {
@@ -183,6 +187,7 @@ impl LogManager {
                 clean,
                 recovery_threads_per_dir.max(1),
             )?;
+            manager.high_watermarks.extend(load_high_watermarks(path));
             for (tp, log) in opened {
                 if let Some(other) = manager.locations.insert(tp.clone(), d) {
                     return Err(LogError::InvalidLogDir {
@@ -210,6 +215,39 @@ impl LogManager {
             }
         }
         Ok(manager)
+    }
+
+    /// The high watermark checkpointed for a partition before the last
+    /// stop, once (the broker takes it when it hosts the partition).
+    pub fn take_high_watermark(&mut self, topic: &str, partition: i32) -> Option<i64> {
+        self.high_watermarks
+            .remove(&TopicPartition::new(topic, partition))
+    }
+
+    /// The `replication-offset-checkpoint` file of every log directory for
+    /// these high watermarks (partitions without a directory here are left
+    /// out; a directory without partitions gets an empty checkpoint).
+    pub fn high_watermark_checkpoints(
+        &self,
+        high_watermarks: &[(TopicPartition, i64)],
+    ) -> Vec<(PathBuf, String)> {
+        let mut by_dir: Vec<Vec<(String, i32, i64)>> = vec![Vec::new(); self.dirs.len()];
+        for (tp, hw) in high_watermarks {
+            if let Some(&d) = self.locations.get(tp) {
+                by_dir[d].push((tp.topic.clone(), tp.partition, *hw));
+            }
+        }
+        self.dirs
+            .iter()
+            .zip(by_dir)
+            .map(|(dir, mut entries)| {
+                entries.sort();
+                (
+                    dir.path.clone(),
+                    checkpoint::encode_partition_offsets(&entries),
+                )
+            })
+            .collect()
     }
 
     /// The log directories.
@@ -338,6 +376,31 @@ impl LogManager {
             dir.lock = None;
         }
         Ok(())
+    }
+}
+
+/// A log directory's checkpointed high watermarks; an unreadable file is
+/// warned about and ignored (high watermarks then start at the log start,
+/// as with no checkpoint, and move on with the followers' fetches).
+fn load_high_watermarks(dir: &Path) -> Vec<(TopicPartition, i64)> {
+    let path = dir.join(HIGH_WATERMARK_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            tracing::warn!("ignoring {}: {e}", path.display());
+            return Vec::new();
+        }
+    };
+    match checkpoint::decode_partition_offsets(&text) {
+        Ok(entries) => entries
+            .into_iter()
+            .map(|(t, p, o)| (TopicPartition::new(t, p), o))
+            .collect(),
+        Err(e) => {
+            tracing::warn!("ignoring {}: {e}", path.display());
+            Vec::new()
+        }
     }
 }
 

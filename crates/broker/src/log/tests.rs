@@ -1164,6 +1164,46 @@ fn ten_thousand_partitions_open_quickly_without_holding_files() {
 }
 
 #[test]
+fn high_watermarks_are_checkpointed_per_log_dir() {
+    let root = tempfile::tempdir().unwrap();
+    let dirs = vec![root.path().join("a"), root.path().join("b")];
+    let mut manager = LogManager::open(&dirs, cfg()).unwrap();
+    let t0 = manager.open_or_create("t", 0, cfg()).unwrap();
+    let t1 = manager.open_or_create("t", 1, cfg()).unwrap();
+    let hws = [
+        (TopicPartition::new("t", 0), 10),
+        (TopicPartition::new("t", 1), 20),
+        (TopicPartition::new("elsewhere", 0), 30),
+    ];
+    let files = manager.high_watermark_checkpoints(&hws);
+    assert_eq!(
+        files,
+        vec![
+            (dirs[0].clone(), "0\n1\nt 0 10\n".to_string()),
+            (dirs[1].clone(), "0\n1\nt 1 20\n".to_string()),
+        ]
+    );
+    for (dir, text) in &files {
+        checkpoint::write_atomically(dir, checkpoint::HIGH_WATERMARK_FILE, text.as_bytes())
+            .unwrap();
+    }
+    drop((t0, t1));
+    manager.shutdown().unwrap();
+    drop(manager);
+    let mut manager = LogManager::open(&dirs, cfg()).unwrap();
+    assert_eq!(manager.take_high_watermark("t", 0), Some(10));
+    assert_eq!(manager.take_high_watermark("t", 0), None, "taken once");
+    assert_eq!(manager.take_high_watermark("t", 1), Some(20));
+    // A damaged checkpoint is ignored, not fatal.
+    manager.shutdown().unwrap();
+    drop(manager);
+    fs::write(dirs[0].join(checkpoint::HIGH_WATERMARK_FILE), "0\n3\nt 0\n").unwrap();
+    let mut manager = LogManager::open(&dirs, cfg()).unwrap();
+    assert_eq!(manager.take_high_watermark("t", 0), None);
+    assert_eq!(manager.take_high_watermark("t", 1), Some(20));
+}
+
+#[test]
 fn log_manager_lifecycle() {
     let root = tempfile::tempdir().unwrap();
     let dirs = vec![root.path().join("a"), root.path().join("b")];

@@ -128,6 +128,15 @@ impl Partition {
         }
     }
 
+    /// Starts from the high watermark checkpointed before the last stop
+    /// (Kafka's `replication-offset-checkpoint`), within the log's bounds:
+    /// a restarted leader serves what was committed at once instead of
+    /// waiting for every follower's first fetch.
+    pub fn restore_high_watermark(&self, hw: i64) {
+        let (start, end) = self.with_log(|l| (l.log_start_offset(), l.log_end_offset()));
+        self.lock().high_watermark = hw.clamp(start, end);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, ReplicaState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }

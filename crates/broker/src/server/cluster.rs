@@ -486,18 +486,22 @@ impl Broker {
         self.replicas.get_or_insert_with(topic, index, || {
             let resolved = TopicLogConfig::resolve(&self.effective_config(), config)
                 .map_err(|e| e.to_string())?;
-            let log = self
-                .logs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .open_or_create(topic, index, log_config(&resolved))
-                .map_err(|e| format!("opening log {topic}-{index}: {e}"))?;
+            let (log, checkpointed_hw) = {
+                let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+                let log = logs
+                    .open_or_create(topic, index, log_config(&resolved))
+                    .map_err(|e| format!("opening log {topic}-{index}: {e}"))?;
+                (log, logs.take_high_watermark(topic, index))
+            };
             let partition = Arc::new(Partition::hosted(
                 Arc::from(topic),
                 index,
                 log,
                 self.config.broker_id,
             ));
+            if let Some(hw) = checkpointed_hw {
+                partition.restore_high_watermark(hw);
+            }
             partition.set_compression(codec_of(resolved.compression_type));
             partition.set_min_insync_replicas(resolved.min_insync_replicas);
             Ok(partition)

@@ -658,6 +658,7 @@ impl Broker {
                 }
             });
         }
+        write_checkpoints(self.high_watermark_checkpoints());
         if let Err(e) = self
             .logs
             .lock()
@@ -752,6 +753,12 @@ impl Broker {
         );
         let mut dynamic = tokio::time::interval(dynamic_config::DYNAMIC_CONFIG_POLL);
         dynamic.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut hw_checkpoint = tokio::time::interval(Duration::from_millis(
+            self.config
+                .replica_high_watermark_checkpoint_interval_ms
+                .clamp(100, 86_400_000) as u64,
+        ));
+        hw_checkpoint.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut session = self.zk.client().state_watcher();
         let mut last_round = tokio::time::Instant::now();
         loop {
@@ -795,8 +802,45 @@ impl Broker {
                     }
                 }
                 _ = isr.tick() => self.update_isrs().await,
+                _ = hw_checkpoint.tick() => {
+                    let files = self.high_watermark_checkpoints();
+                    let _ = tokio::task::spawn_blocking(move || write_checkpoints(files)).await;
+                }
                 _ = rebalance.tick() => self.rebalance_leaders().await,
             }
+        }
+    }
+}
+
+impl Broker {
+    /// Every hosted partition's high watermark, as the contents of each log
+    /// directory's `replication-offset-checkpoint`.
+    fn high_watermark_checkpoints(&self) -> Vec<(std::path::PathBuf, String)> {
+        let hws: Vec<(crate::log::TopicPartition, i64)> = self
+            .replicas
+            .all()
+            .iter()
+            .map(|p| {
+                (
+                    crate::log::TopicPartition::new(&*p.topic, p.index),
+                    p.high_watermark(),
+                )
+            })
+            .collect();
+        self.logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .high_watermark_checkpoints(&hws)
+    }
+}
+
+/// Writes `replication-offset-checkpoint` files (atomically: a crash leaves
+/// the previous one); a failure is warned about, the next round retries.
+fn write_checkpoints(files: Vec<(std::path::PathBuf, String)>) {
+    for (dir, text) in files {
+        let name = crate::log::checkpoint::HIGH_WATERMARK_FILE;
+        if let Err(e) = crate::log::checkpoint::write_atomically(&dir, name, text.as_bytes()) {
+            tracing::warn!("writing {}: {e}", dir.join(name).display());
         }
     }
 }
