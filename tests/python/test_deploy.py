@@ -127,9 +127,12 @@ def test_keeper_and_broker_configured_by_environment(tmp_path):
         keeper = spawn([rill_bin(), "keeper"], keeper_env, kl)
         broker = None
         try:
-            status = wait_for("the keeper", lambda: run(
+            # Until it serves, status says zkServer.sh's "Error contacting
+            # service. ..." and exits 1.
+            status = wait_for("the keeper", lambda: (lambda out: out if out.startswith("Mode:")
+                                                     else None)(run(
                 [rill_bin(), "keeper", "status"], check=False,
-                env=dict(os.environ, **keeper_env)).stdout.strip(), 30)
+                env=dict(os.environ, **keeper_env)).stdout.strip()), 30)
             assert status == "Mode: standalone"
             broker = spawn([rill_bin(), "broker", "--override", "num.partitions=2"],
                            broker_env, bl)
