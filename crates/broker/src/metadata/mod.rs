@@ -163,22 +163,24 @@ pub fn assign_replicas(
     let mut sorted = brokers.to_vec();
     sorted.sort_unstable();
     let n = sorted.len();
+    Ok(leader_slots(n, partitions, start)
+        .map(|(first, shift)| {
+            let mut replicas = vec![sorted[first]];
+            for j in 0..(replication_factor as usize - 1) {
+                let step = 1 + (shift + j) % (n - 1).max(1);
+                replicas.push(sorted[(first + step) % n]);
+            }
+            replicas
+        })
+        .collect())
+}
+
+/// Kafka's placement walk over `n` listed brokers: for each partition, the
+/// list position of its leader (round-robin from `start`) and the shift that
+/// spaces its followers, which grows each time the leaders wrap around.
+fn leader_slots(n: usize, partitions: i32, start: usize) -> impl Iterator<Item = (usize, usize)> {
     let start_index = start % n;
-    let mut shift = start % n;
-    let mut out = Vec::with_capacity(partitions as usize);
-    for p in 0..partitions as usize {
-        if p > 0 && p % n == 0 {
-            shift += 1;
-        }
-        let first = (p + start_index) % n;
-        let mut replicas = vec![sorted[first]];
-        for j in 0..(replication_factor as usize - 1) {
-            let step = 1 + (shift + j) % (n - 1).max(1);
-            replicas.push(sorted[(first + step) % n]);
-        }
-        out.push(replicas);
-    }
-    Ok(out)
+    (0..partitions.max(0) as usize).map(move |p| ((p + start_index) % n, start_index + p / n))
 }
 
 /// Kafka's rack-aware assignment (`assignReplicasToBrokersRackAware`) when
@@ -225,14 +227,8 @@ pub fn assign_replicas_with_racks(
     }
     let n = arranged.len();
     let racks = by_rack.len();
-    let start_index = start % n;
-    let mut shift = start % n;
     let mut out = Vec::with_capacity(partitions as usize);
-    for p in 0..partitions as usize {
-        if p > 0 && p % n == 0 {
-            shift += 1;
-        }
-        let first = (p + start_index) % n;
+    for (first, shift) in leader_slots(n, partitions, start) {
         let mut replicas = vec![arranged[first]];
         let mut used_racks = vec![rack_of[&arranged[first]]];
         let mut k = 0;

@@ -540,13 +540,8 @@ impl Broker {
                     );
                     p.update_isr(&change.isr, version, change.controller_epoch);
                     let replicas = self
-                        .metadata()
-                        .topic(&p.topic)
-                        .and_then(|t| {
-                            t.partitions
-                                .get(p.index as usize)
-                                .map(|i| i.replicas.clone())
-                        })
+                        .cached_assignment(&p.topic, p.index)
+                        .map(|(_, replicas)| replicas)
                         .unwrap_or_default();
                     self.update_cached_partition(&p.topic, p.index, &replicas, &state);
                     self.replicas.notify_committed();
@@ -556,15 +551,9 @@ impl Broker {
                     if let Ok(Some((state, version))) =
                         self.zk.partition_state(&p.topic, p.index).await
                     {
-                        let (config, replicas) = match self.metadata().topic(&p.topic) {
-                            Some(t) => (
-                                t.config.clone(),
-                                t.partitions
-                                    .get(p.index as usize)
-                                    .map(|i| i.replicas.clone())
-                                    .unwrap_or_default(),
-                            ),
-                            None => continue,
+                        let Some((config, replicas)) = self.cached_assignment(&p.topic, p.index)
+                        else {
+                            continue;
                         };
                         let _ = self
                             .apply_state(&p.topic, &config, p.index, &replicas, &state, version);
@@ -573,6 +562,24 @@ impl Broker {
                 Err(e) => tracing::warn!("writing the ISR of {}-{}: {e}", p.topic, p.index),
             }
         }
+    }
+
+    /// A partition's topic config and replica assignment from the metadata
+    /// cache (empty replicas for an index the cache does not know yet);
+    /// `None` once the topic is gone.
+    fn cached_assignment(
+        &self,
+        topic: &str,
+        index: i32,
+    ) -> Option<(BTreeMap<String, String>, Vec<i32>)> {
+        let meta = self.metadata();
+        let t = meta.topic(topic)?;
+        let replicas = t
+            .partitions
+            .get(index as usize)
+            .map(|i| i.replicas.clone())
+            .unwrap_or_default();
+        Some((t.config.clone(), replicas))
     }
 
     /// `host:port` of a live broker.
@@ -643,15 +650,8 @@ impl Broker {
         for attempt in 0..retries {
             let mut left = Vec::new();
             for p in remaining {
-                let (config, replicas) = match self.metadata().topic(&p.topic) {
-                    Some(t) => (
-                        t.config.clone(),
-                        t.partitions
-                            .get(p.index as usize)
-                            .map(|i| i.replicas.clone())
-                            .unwrap_or_default(),
-                    ),
-                    None => continue,
+                let Some((config, replicas)) = self.cached_assignment(&p.topic, p.index) else {
+                    continue;
                 };
                 let Ok(Some((state, version))) = self.zk.partition_state(&p.topic, p.index).await
                 else {
