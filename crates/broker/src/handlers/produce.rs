@@ -177,7 +177,7 @@ fn commit_outcome(p: &Pending) -> Option<Result<(), ApiError>> {
     if part.high_watermark() < p.required {
         return None;
     }
-    let isr = part.isr().len() as i32;
+    let isr = part.isr_size() as i32;
     let min = part.min_insync_replicas();
     if isr < min {
         return Some(Err(ApiError::new(
@@ -201,7 +201,7 @@ fn append(
 ) -> Result<(crate::log::AppendInfo, Arc<Partition>, i32), ApiError> {
     let partition = b.leader_partition(topic, index)?;
     if acks_all {
-        let isr = partition.isr().len() as i32;
+        let isr = partition.isr_size() as i32;
         let min = partition.min_insync_replicas();
         if isr < min {
             return Err(ApiError::new(

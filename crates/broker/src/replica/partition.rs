@@ -161,6 +161,12 @@ impl Partition {
         self.lock().isr.clone()
     }
 
+    /// How many replicas are in sync (the produce path's min.insync check,
+    /// without copying the list).
+    pub fn isr_size(&self) -> usize {
+        self.lock().isr.len()
+    }
+
     /// Takes the leadership described by `state` (whose leader is this broker):
     /// every other assigned replica starts with an unknown log end and as
     /// caught up now, so one that never fetches leaves the ISR after the lag time.
